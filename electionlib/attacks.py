@@ -1,0 +1,246 @@
+"""Byzantine attacks on one-bit votes, and the choice of which workers to corrupt.
+
+A vote-level attack replaces what a Byzantine worker sends; it runs where
+the message originates (on the worker), after the worker has computed its
+honest vote ``c_i``. Per eq. (1) a Byzantine worker may send anything; the
+attacks of the paper and of Theorem 1 are:
+
+* ``reverse`` — send ``-c_i`` (the paper's experiments, Section 5). An
+  abstention stays an abstention (there is no sign to reverse);
+* ``directional`` — send a fixed direction, all ones by default (Section 5);
+* ``random`` — send fair coin flips from the worker's own stream;
+* ``worst`` — omniscient: send ``-target`` where ``target`` is the majority of
+  the partition signs ``mu`` (when measuring ``P(mu_hat != mu)``) or the true
+  gradient sign (when measuring ``P(mu_hat != sign(g))``): the worst case of
+  Theorem 1. It needs the target, which the adversary channel supplies.
+
+Every attack except ``reverse`` votes on every coordinate (present bits set).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from itertools import combinations
+
+import numpy as np
+
+from . import _validate as v
+from .votes import _tail_mask, packed_length
+
+__all__ = [
+    "VOTE_ATTACKS",
+    "attack_vote",
+    "apply_vote_attack",
+    "byzantine_set",
+    "worst_byzantine_set",
+]
+
+VOTE_ATTACKS = ("none", "reverse", "directional", "random", "worst")
+
+
+def attack_vote(
+    name: str,
+    bits: np.ndarray,
+    d: int,
+    *,
+    rng=None,
+    direction: np.ndarray | None = None,
+    target: np.ndarray | None = None,
+) -> np.ndarray:
+    """What one Byzantine worker sends instead of its honest packed vote ``bits``.
+
+    Args:
+        name: one of :data:`VOTE_ATTACKS`.
+        bits: the worker's honest packed vote, uint8 ``(ceil(d/8),)``.
+        d: number of coordinates.
+        rng: Generator or seed (``random`` only).
+        direction: packed direction for ``directional`` (default all +1).
+        target: packed target for ``worst`` (required).
+
+    Returns:
+        packed uint8 ``(ceil(d/8),)`` with zero padding.
+
+    Example:
+        >>> from electionlib.votes import pack, unpack
+        >>> unpack(attack_vote("reverse", pack(np.array([1, -1, 1])), 3), 3).tolist()
+        [-1, 1, -1]
+    """
+    v.choice("name", name, VOTE_ATTACKS)
+    d = v.integer("d", d, lo=1)
+    nb = packed_length(d)
+    bits = np.asarray(bits)
+    if bits.shape != (nb,) or bits.dtype != np.uint8:
+        raise ValueError(f"bits must be packed uint8 of shape ({nb},), got {bits.shape} {bits.dtype}")
+    mask = _tail_mask(d)
+    if name == "none":
+        return bits.copy()
+    if name == "reverse":
+        out = ~bits
+    elif name == "directional":
+        if direction is None:
+            out = np.full(nb, 0xFF, dtype=np.uint8)
+        else:
+            out = np.asarray(direction, dtype=np.uint8).copy()
+            if out.shape != (nb,):
+                raise ValueError(f"direction must be packed of shape ({nb},), got {out.shape}")
+    elif name == "random":
+        out = np.packbits(v.rng(rng).random(d) < 0.5)
+    else:
+        if target is None:
+            raise ValueError("target is required for the 'worst' attack (packed mu or sign(g))")
+        target = np.asarray(target, dtype=np.uint8)
+        if target.shape != (nb,):
+            raise ValueError(f"target must be packed of shape ({nb},), got {target.shape}")
+        out = ~target
+    out = out.copy()
+    out[-1] &= mask
+    return out
+
+
+def apply_vote_attack(
+    name: str,
+    bits: np.ndarray,
+    present,
+    byzantine: Sequence[int],
+    d: int,
+    *,
+    rngs=None,
+    direction=None,
+    target=None,
+):
+    """Apply a vote attack to the Byzantine rows of ``n`` packed votes (sim backend).
+
+    Args:
+        name: one of :data:`VOTE_ATTACKS`.
+        bits: uint8 ``(n, ceil(d/8))`` honest votes.
+        present: ``None``, ``(n,)`` bool or packed ``(n, ceil(d/8))`` (see :mod:`votes`).
+        byzantine: indices of the Byzantine workers.
+        d: number of coordinates.
+        rngs: for ``random``: a Generator, or one Generator per worker.
+        direction, target: as in :func:`attack_vote`.
+
+    Returns:
+        ``(bits, present)`` — new arrays; the honest rows are unchanged.
+
+    Example:
+        >>> from electionlib.votes import pack, unpack
+        >>> b, _ = apply_vote_attack("directional", pack(np.array([[-1, -1], [-1, 1]])), None, [0], 2)
+        >>> unpack(b, 2).tolist()
+        [[1, 1], [-1, 1]]
+    """
+    bits = np.array(bits, dtype=np.uint8, copy=True)
+    n = bits.shape[0]
+    byz = _indices(byzantine, n)
+    if present is not None:
+        present = np.array(present, copy=True)
+    per_worker = isinstance(rngs, Sequence) and not isinstance(rngs, str)
+    for i in byz:
+        rng = rngs[i] if per_worker else rngs
+        bits[i] = attack_vote(name, bits[i], d, rng=rng, direction=direction, target=target)
+        if name not in ("none", "reverse") and present is not None:
+            if present.ndim == 1:
+                present[i] = True
+            else:
+                present[i] = 0xFF
+                present[i, -1] &= _tail_mask(d)
+        elif name == "reverse" and present is not None and present.ndim == 2:
+            bits[i] &= present[i]
+    return bits, present
+
+
+def byzantine_set(G, b: int, *, select: str = "random", rng=None) -> np.ndarray:
+    """Choose ``b`` Byzantine workers.
+
+    ``select="random"``: uniformly at random (the paper: "selected
+    arbitrarily"); ``"worst"``: the ``b`` workers with the most partitions
+    (ties broken by index), the training-time worst-case rule;
+    ``"first"``: workers ``0..b-1``.
+
+    Returns:
+        sorted int64 array of ``b`` distinct worker indices.
+
+    Example:
+        >>> from electionlib import codes
+        >>> byzantine_set(codes.deterministic(5, 1), 2, select="worst").tolist()
+        [2, 3]
+    """
+    G = v.allocation(G)
+    n = G.shape[0]
+    b = v.integer("b", b, lo=0, hi=n)
+    v.choice("select", select, ("random", "worst", "first"))
+    if select == "first":
+        return np.arange(b)
+    if select == "worst":
+        order = np.lexsort((np.arange(n), -G.sum(axis=1)))
+        return np.sort(order[:b])
+    return np.sort(v.rng(rng).choice(n, size=b, replace=False))
+
+
+def worst_byzantine_set(
+    G, b: int, *, S: float = 0.0, tie: str = "coin", method: str = "auto", max_sets: int = 5000
+):
+    """Omniscient choice of which ``b`` workers to corrupt for a given code ``G``.
+
+    The adversary maximises the exact probability ``P(mu_hat != mu)`` that the
+    master's decision differs from the partition majority when the chosen
+    workers send ``-mu`` (Theorem 1's worst case), with partition signs
+    i.i.d. correct with probability ``Phi(S)`` (``S = 0``: fair coins).
+
+    Methods: ``exhaustive`` (all ``C(n, b)`` sets), ``greedy`` (add the worker
+    that raises the error most, then 1-swap local search until no swap
+    helps), ``auto`` (exhaustive if ``C(n, b) <= max_sets``, else greedy).
+    The greedy search is checked against exhaustive search in the tests.
+
+    Returns:
+        ``(byzantine, error)``: sorted index tuple and its exact error probability.
+
+    Example:
+        >>> from electionlib import codes
+        >>> worst_byzantine_set(codes.uncoded(5), 2)[1] > 0.3
+        True
+
+    Reference: Theorem 1 (worst-case attack), Section 5 ("b Byzantine nodes").
+    """
+    from .theory import exact_error_fixed
+
+    G = v.allocation(G)
+    n, k = G.shape
+    b = v.integer("b", b, lo=0, hi=n)
+    v.choice("method", method, ("auto", "exhaustive", "greedy"))
+    if k % 2 == 0:
+        raise ValueError(f"G has k={k} partitions; P(mu_hat != mu) needs an odd k")
+
+    def err(byz) -> float:
+        return exact_error_fixed(G, list(byz), S, attack="worst", target="mu", tie=tie)
+
+    if method == "auto":
+        method = "exhaustive" if math.comb(n, b) <= max_sets else "greedy"
+    if method == "exhaustive":
+        best = max(combinations(range(n), b), key=lambda s: (err(s), [-i for i in s]))
+        return tuple(best), err(best)
+    chosen: list[int] = []
+    for _ in range(b):
+        cand = [i for i in range(n) if i not in chosen]
+        chosen.append(max(cand, key=lambda i: (err(chosen + [i]), -i)))
+    current = err(chosen)
+    improved = True
+    while improved:
+        improved = False
+        for a_pos in range(len(chosen)):
+            for j in range(n):
+                if j in chosen:
+                    continue
+                trial = chosen.copy()
+                trial[a_pos] = j
+                e = err(trial)
+                if e > current + 1e-12:
+                    chosen, current, improved = trial, e, True
+    return tuple(sorted(chosen)), current
+
+
+def _indices(byzantine, n: int) -> list[int]:
+    idx = [int(i) for i in np.asarray(byzantine, dtype=np.int64).ravel()]
+    if any(i < 0 or i >= n for i in idx) or len(set(idx)) != len(idx):
+        raise ValueError(f"byzantine={idx} must be distinct worker indices in [0, {n - 1}]")
+    return idx

@@ -1,0 +1,198 @@
+"""Allocation codes: which worker computes which data partition.
+
+A code is an ``(n_workers, n_partitions)`` 0/1 matrix ``G`` with ``G[i, j] = 1``
+iff partition ``j`` is assigned to worker ``i`` (Section 2.2 of the paper).
+Worker ``i`` sends the majority of the gradient signs of its partitions
+``P_i = {j : G[i, j] = 1}``; the master takes the majority of what it receives.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _validate as v
+
+__all__ = [
+    "uncoded",
+    "bernoulli",
+    "deterministic",
+    "deterministic_params",
+    "redundancy",
+    "loads",
+    "empty_rows",
+]
+
+
+def uncoded(n: int) -> np.ndarray:
+    """The uncoded scheme (SignSGD with majority vote): ``G = I_n``.
+
+    Args:
+        n: number of workers (= number of partitions), n >= 1.
+
+    Returns:
+        ``(n, n)`` uint8 identity matrix; redundancy 1.
+
+    Example:
+        >>> uncoded(3)
+        array([[1, 0, 0],
+               [0, 1, 0],
+               [0, 0, 1]], dtype=uint8)
+
+    Reference: Section 2.1 (SignSGD-MV, the uncoded baseline ``G = I_n``).
+    """
+    n = v.integer("n", n, lo=1)
+    return np.eye(n, dtype=np.uint8)
+
+
+def bernoulli(n: int, p: float, k: int | None = None, rng=None) -> np.ndarray:
+    """Random Bernoulli code: ``G[i, j] ~ Bern(p)`` i.i.d.
+
+    The expected redundancy (copies per partition) is ``E[r] = n p``, so
+    ``p = r / n`` gives a code of expected redundancy ``r``. A worker whose
+    row is empty computes nothing and *abstains*: the master treats its vote
+    as missing (see :func:`electionlib.votes.encode`). This happens with
+    probability ``(1 - p)**k`` per worker and is kept, not redrawn, so that
+    the code is exactly the paper's ensemble.
+
+    Args:
+        n: number of workers, n >= 1.
+        p: connection probability in [0, 1].
+        k: number of data partitions (default ``n``), k >= 1 (Remark 2).
+        rng: ``numpy.random.Generator`` or integer seed (required).
+
+    Returns:
+        ``(n, k)`` uint8 matrix.
+
+    Example:
+        >>> G = bernoulli(5, 0.4, rng=0)
+        >>> G.shape, G.dtype
+        ((5, 5), dtype('uint8'))
+
+    Reference: Section 3 (random Bernoulli codes), Remark 2 (k != n).
+    """
+    n = v.integer("n", n, lo=1)
+    p = v.real("p", p, lo=0.0, hi=1.0)
+    k = n if k is None else v.integer("k", k, lo=1)
+    gen = v.rng(rng)
+    return (gen.random((n, k)) < p).astype(np.uint8)
+
+
+def deterministic_params(n: int, b: int) -> tuple[int, int]:
+    """The block sizes ``(s, L)`` of Algorithm 1.
+
+    ``s = (n - 1)/2 - b`` identity rows, ``L = floor((n - (2b+1)) / (2(b+1))) + 1``
+    rows of weight ``2b + 1``; the remaining ``n - s - L`` rows are all ones.
+
+    Example:
+        >>> deterministic_params(15, 3)
+        (4, 2)
+
+    Reference: Algorithm 1 (Initialize).
+    """
+    n, b = _check_deterministic(n, b)
+    s = (n - 1) // 2 - b
+    L = (n - (2 * b + 1)) // (2 * (b + 1)) + 1
+    return s, L
+
+
+def deterministic(n: int, b: int) -> np.ndarray:
+    """Deterministic code of Algorithm 1: perfect b-Byzantine tolerance.
+
+    With ``s`` and ``L`` from :func:`deterministic_params`:
+    step 1 puts ``I_s`` in the top-left corner, step 2 makes the bottom
+    ``n - s - L`` rows all ones, step 3 fills ``A = G[s:s+L, s:n]`` with
+    ``2b + 1`` consecutive ones per row, shifted by ``b + 1`` from row to row.
+    Every row has odd weight (1, 2b+1 or n), so no worker ever has a tied
+    local vote. Theorem 3: for any ``b' <= b`` Byzantine workers and any
+    messages they send, the master's decision equals the majority of the
+    ``n`` partition signs.
+
+    Args:
+        n: number of workers (= partitions); must be odd.
+        b: design number of Byzantines, ``0 < b < floor(n/2)``.
+
+    Returns:
+        ``(n, n)`` uint8 matrix with redundancy given by eq. (5).
+
+    Raises:
+        ValueError: for even ``n`` (Algorithm 1 and Lemma 2 assume odd ``n``:
+            use ``n - 1`` workers for the code and let the extra worker
+            idle, or add a worker), and for ``b`` outside ``(0, floor(n/2))``.
+
+    Example:
+        >>> deterministic(5, 1)
+        array([[1, 0, 0, 0, 0],
+               [0, 1, 1, 1, 0],
+               [1, 1, 1, 1, 1],
+               [1, 1, 1, 1, 1],
+               [1, 1, 1, 1, 1]], dtype=uint8)
+        >>> float(redundancy(deterministic(5, 1)))
+        3.8
+
+    Reference: Algorithm 1, Fig. 3, Theorem 3, eq. (5).
+    """
+    s, L = deterministic_params(n, b)
+    G = np.zeros((n, n), dtype=np.uint8)
+    G[:s, :s] = np.eye(s, dtype=np.uint8)  # step 1
+    G[s + L :, :] = 1  # step 2
+    width = n - s
+    for row in range(L):  # step 3 (0-based l = row)
+        start = row * (b + 1)
+        stop = start + 2 * b + 1
+        if stop > width:  # cannot happen for valid (n, b); kept as an internal check
+            raise AssertionError(f"Algorithm 1 row {row} overflows A for n={n}, b={b}")
+        G[s + row, s + start : s + stop] = 1
+    return G
+
+
+def redundancy(G) -> float:
+    """Computational redundancy ``r = ||G||_0 / k``: copies computed per partition.
+
+    Equals the paper's ``||G||_0 / n`` when ``k = n``; for Bernoulli codes
+    ``E[r] = n p``.
+
+    Example:
+        >>> redundancy(uncoded(4))
+        1.0
+
+    Reference: Section 2.2.
+    """
+    G = v.allocation(G)
+    return float(G.sum(dtype=np.int64)) / G.shape[1]
+
+
+def loads(G) -> np.ndarray:
+    """Partitions per worker (row sums of ``G``), shape ``(n,)`` int64.
+
+    Example:
+        >>> loads(deterministic(5, 1)).tolist()
+        [1, 3, 5, 5, 5]
+    """
+    G = v.allocation(G)
+    return G.sum(axis=1, dtype=np.int64)
+
+
+def empty_rows(G) -> np.ndarray:
+    """Boolean mask ``(n,)`` of workers with no partition (they always abstain).
+
+    Example:
+        >>> empty_rows([[1, 0], [0, 0]]).tolist()
+        [False, True]
+    """
+    return loads(G) == 0
+
+
+def _check_deterministic(n, b) -> tuple[int, int]:
+    n = v.integer("n", n, lo=3)
+    if n % 2 == 0:
+        raise ValueError(
+            f"n={n} must be odd for Algorithm 1 (Lemma 2 assumes odd n): build the code for "
+            f"n-1={n - 1} workers and leave one worker idle, or use n+1={n + 1} workers"
+        )
+    b = v.integer("b", b)
+    if not 0 < b < n // 2:
+        hint = " (b=0 needs no code: use codes.uncoded)" if b == 0 else ""
+        raise ValueError(
+            f"b={b} must satisfy 0 < b < n//2 = {n // 2} for Algorithm 1 with n={n}{hint}"
+        )
+    return n, b

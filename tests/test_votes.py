@@ -1,0 +1,140 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from electionlib import votes as V
+from reference import local_majority, master
+
+dims = st.integers(1, 200) | st.sampled_from([63, 64, 65, 127, 128, 129, 511, 513])
+
+
+@settings(max_examples=200, deadline=None)
+@given(d=dims, seed=st.integers(0, 2**32 - 1))
+def test_pack_roundtrip(d, seed):
+    rng = np.random.default_rng(seed)
+    s = rng.choice(np.array([-1, 1], dtype=np.int8), size=(3, d))
+    p = V.pack(s)
+    assert p.shape == (3, (d + 7) // 8) and p.dtype == np.uint8
+    np.testing.assert_array_equal(V.unpack(p, d), s)
+    # padding bits are zero
+    if d % 8:
+        assert (p[:, -1] & ((1 << (8 - d % 8)) - 1) == 0).all()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    n=st.integers(1, 40),
+    d=dims,
+    mode=st.sampled_from(["all", "rows", "packed"]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_master_majority_matches_reference(n, d, mode, seed):
+    rng = np.random.default_rng(seed)
+    s = rng.choice(np.array([-1, 1], dtype=np.int8), size=(n, d))
+    if mode == "all":
+        pres, arg = np.ones((n, d), bool), None
+    elif mode == "rows":
+        rows = rng.random(n) < 0.7
+        pres, arg = np.repeat(rows[:, None], d, axis=1), rows
+    else:
+        pres = rng.random((n, d)) < rng.uniform(0.2, 1.0)
+        arg = np.packbits(pres, axis=1)
+    want = master(np.where(pres, s, 0))
+    got = V.decide(V.pack(s), d, arg)
+    np.testing.assert_array_equal(got, want)
+    bits, ties = V.majority(V.pack(s), d, arg, return_ties=True)
+    np.testing.assert_array_equal(np.unpackbits(bits, count=d), (want > 0).astype(np.uint8))
+    np.testing.assert_array_equal(np.unpackbits(ties, count=d), (want == 0).astype(np.uint8))
+    assert np.unpackbits(bits)[d:].sum() == 0 and np.unpackbits(ties)[d:].sum() == 0
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    n=st.integers(1, 12),
+    k=st.integers(1, 12),
+    d=dims,
+    tie=st.sampled_from(V.TIE_RULES),
+    p=st.floats(0.0, 1.0),
+    sparse=st.booleans(),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_encode_matches_reference(n, k, d, tie, p, sparse, seed):
+    rng = np.random.default_rng(seed)
+    G = (rng.random((n, k)) < p).astype(np.uint8)
+    s = rng.choice(np.array([-1, 1], dtype=np.int8), size=(k, d))
+    ppres = None
+    if sparse and tie == "abstain":  # sign(0) abstains only under the abstain rule
+        ppres = rng.random((k, d)) < 0.6
+    seeds = rng.integers(0, 2**31, size=n)
+    coins = np.stack([np.where(np.random.default_rng(x).random(d) < 0.5, 1, -1) for x in seeds])
+    want = local_majority(s, G, tie, coins, ppres)
+    empty = G.sum(axis=1) == 0
+    want[empty] = 0
+    bits, present = V.encode(
+        V.pack(s), G, d, tie=tie,
+        rng=[np.random.default_rng(x) for x in seeds],
+        partition_present=None if ppres is None else np.packbits(ppres, axis=1),
+    )
+    got = V.unpack(bits, d)
+    if present is None:
+        pres = np.ones((n, d), bool)
+    elif present.ndim == 1:
+        pres = np.repeat(present[:, None], d, axis=1)
+    else:
+        pres = np.unpackbits(present, axis=1, count=d).astype(bool)
+    np.testing.assert_array_equal(np.where(pres, got, 0), want)
+    np.testing.assert_array_equal(pres, want != 0 if tie == "abstain" else ~empty[:, None] | (want != 0))
+    # the whole pipeline: master's decision equals the reference
+    np.testing.assert_array_equal(V.decide(bits, d, present), master(want))
+
+
+def test_sign_bits_rules():
+    x = np.array([1.0, 0.0, -3.0, 0.0])
+    b, pres = V.sign_bits(x, "plus")
+    assert V.unpack(b, 4).tolist() == [1, 1, -1, 1] and pres is None
+    b, pres = V.sign_bits(x, "abstain")
+    assert V.unpack(b, 4).tolist() == [1, -1, -1, -1]
+    assert np.unpackbits(pres, count=4).tolist() == [1, 0, 1, 0]
+    # coin: zeros become fair coins; nonzeros are exact
+    draws = np.stack([V.unpack(V.sign_bits(x, "coin", rng=s)[0], 4) for s in range(2000)])
+    assert (draws[:, 0] == 1).all() and (draws[:, 2] == -1).all()
+    assert abs(draws[:, 1].mean()) < 0.1 and abs(draws[:, 3].mean()) < 0.1
+
+
+def test_tied_coordinate_does_not_move():
+    votes = V.pack(np.array([[1, 1], [-1, 1]]))
+    assert V.decide(votes, 2).tolist() == [0, 1]
+    # no vote at all on a coordinate is a tie too
+    assert V.decide(votes, 2, present=np.array([False, False])).tolist() == [0, 0]
+
+
+def test_hand_example_paper_fig1():
+    # Fig. 1a: five voters, one fraud flips a close election without coding.
+    m = np.array([1, 1, 1, -1, -1])
+    c = m.copy()
+    c[0] = -1  # a Byzantine flips its own vote
+    assert V.decide(V.pack(c[:, None]), 1).tolist() == [-1]
+
+
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda: V.pack(np.array([1, 0, -1])), "only -1 and \\+1"),
+        (lambda: V.pack(np.array([])), "at least one coordinate"),
+        (lambda: V.unpack(np.zeros(2, np.uint8), 17), r"ceil\(d/8\)=3"),
+        (lambda: V.unpack(np.zeros(2, np.int16), 9), "uint8"),
+        (lambda: V.unpack(np.zeros(2, np.uint8), 0), "d=0"),
+        (lambda: V.majority(np.zeros((3, 2), np.uint8), 20), r"shape \(n, 3\)"),
+        (lambda: V.majority(np.zeros(2, np.uint8), 9), r"shape \(n, 2\)"),
+        (lambda: V.majority(np.zeros((3, 2), np.uint8), 9, present=np.ones(4, bool)), "present"),
+        (lambda: V.encode(np.zeros((3, 1), np.uint8), np.eye(2), 8, tie="plus"), "k=2"),
+        (lambda: V.encode(np.zeros((2, 1), np.uint8), np.eye(2), 8, tie="maybe"), "tie='maybe'"),
+        (lambda: V.encode(np.zeros((2, 1), np.uint8), np.eye(2), 8, tie="coin"), "rng=None"),
+        (lambda: V.sign_bits(np.zeros(3), "coin"), "rng=None"),
+        (lambda: V.packed_length(0), "d=0"),
+    ],
+)
+def test_bad_input(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
