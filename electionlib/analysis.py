@@ -1,0 +1,227 @@
+"""Tables behind notebooks 01–03: each function returns a tidy ``pandas.DataFrame``.
+
+The notebooks call these (through :func:`electionlib.experiments.cached_table`)
+and only plot; the tests check the tables against the paper's statements.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+
+import numpy as np
+import pandas as pd
+
+from . import _validate as v
+from . import attacks, codes, montecarlo, theory, tolerance
+
+__all__ = [
+    "algorithm1_certificates",
+    "bernoulli_tolerance",
+    "theorem1_table",
+    "lemma1_table",
+    "mc_grid",
+    "claims_table",
+]
+
+
+def _progress(it, total, progress, desc):
+    if not progress:
+        return it
+    from tqdm.auto import tqdm
+
+    return tqdm(it, total=total, desc=desc, leave=False)
+
+
+def algorithm1_certificates(n_max: int = 21, *, tie: str = "coin", progress: bool = False):
+    """Certify Algorithm 1 for every odd ``5 <= n <= n_max`` and every valid ``b``.
+
+    For each (n, b): the code's redundancy against eq. (5) and DRACO's 2b+1,
+    the exact Lemma 2 check at ``b`` (must hold, Theorem 3) and at ``b + 1``
+    (must fail: a counterexample is recorded), and the time each check took.
+
+    Returns:
+        DataFrame with columns n, b, s, L, redundancy, eq5, draco, tolerant,
+        fails_at_b_plus_1, counterexample, messages, seconds.
+
+    Example:
+        >>> df = algorithm1_certificates(7)
+        >>> df[["n", "b", "redundancy", "tolerant", "fails_at_b_plus_1"]].values.tolist()
+        [[5, 1, 3.8, True, True], [7, 1, 3.857142857142857, True, True], [7, 2, 5.0, True, True]]
+
+    Reference: Algorithm 1, Lemma 2, Theorem 3, eq. (5).
+    """
+    n_max = v.integer("n_max", n_max, lo=5, hi=tolerance.MAX_PARTITIONS)
+    pairs = [(n, b) for n in range(5, n_max + 1, 2) for b in range(1, n // 2)]
+    rows = []
+    for n, b in _progress(pairs, len(pairs), progress, "Lemma 2"):
+        G = codes.deterministic(n, b)
+        s, L = codes.deterministic_params(n, b)
+        t0 = time.perf_counter()
+        ok = tolerance.verify(G, b, tie=tie)
+        seconds = time.perf_counter() - t0
+        bad = tolerance.verify(G, b + 1, tie=tie)
+        cx = bad.counterexample
+        rows.append(
+            dict(
+                n=n, b=b, s=s, L=L, redundancy=codes.redundancy(G),
+                eq5=theory.eq5_redundancy(n, b), draco=theory.draco_redundancy(b),
+                tolerant=ok.tolerant, fails_at_b_plus_1=not bad.tolerant,
+                counterexample=None if cx is None else
+                f"m={''.join('+' if x > 0 else '-' for x in cx.m)} byz={list(cx.byzantine)}",
+                messages=ok.messages_checked, seconds=seconds,
+            )
+        )
+    return pd.DataFrame(rows)
+
+
+def bernoulli_tolerance(
+    n: int, p_values, b_values, *, samples: int, seed=0, tie: str = "coin",
+    progress: bool = False,
+):
+    """Fraction of random Bernoulli codes that are *perfectly* b-tolerant, versus p.
+
+    Perfect tolerance is a deterministic property (Section 4: "no probabilistic
+    codes achieve this" in the sense that a random G only has it with some
+    probability); this measures that probability and the mean of
+    :func:`electionlib.tolerance.max_tolerable_b` over ``samples`` codes per p.
+
+    Returns:
+        DataFrame with columns n, p, expected_r, b, fraction_tolerant, samples, and
+        mean_max_b (one value per p, repeated over b).
+    """
+    n = v.integer("n", n, lo=1, hi=tolerance.MAX_PARTITIONS)
+    samples = v.integer("samples", samples, lo=1)
+    p_values = [v.real("p", p, lo=0.0, hi=1.0) for p in p_values]
+    b_values = [v.integer("b", b, lo=0, hi=n) for b in b_values]
+    seeds = np.random.SeedSequence(seed).spawn(len(p_values))
+    rows = []
+    for p, ss in _progress(list(zip(p_values, seeds, strict=True)), len(p_values), progress, "p"):
+        rng = np.random.default_rng(ss)
+        maxb = np.array(
+            [tolerance.max_tolerable_b(codes.bernoulli(n, p, rng=rng), tie=tie)
+             for _ in range(samples)]
+        )
+        for b in b_values:
+            rows.append(dict(n=n, p=p, expected_r=n * p, b=b,
+                             fraction_tolerant=float((maxb >= b).mean()),
+                             samples=samples, mean_max_b=float(maxb.mean())))
+    return pd.DataFrame(rows)
+
+
+def lemma1_table(n_values, C_values, S_values, *, tie: str = "coin"):
+    """Lemma 1's bound q* beside the exact local error of the ensemble at p = p*.
+
+    Rows where p* > 1 (small n) are kept with ``valid = False``: Lemma 1 needs
+    a connection probability, so the bound says nothing there.
+
+    Returns:
+        DataFrame: n, C, S, p_star, valid, q_star, exact_local (NaN if not valid).
+    """
+    rows = []
+    for n, C, S in itertools.product(n_values, C_values, S_values):
+        p_star = theory.lemma1_p_star(n, C)
+        valid = p_star <= 1.0
+        rows.append(dict(
+            n=n, C=C, S=S, p_star=p_star, valid=valid,
+            q_star=theory.lemma1_q_star(n, C, S),
+            exact_local=theory.exact_local_error_ensemble(n, p_star, S, tie) if valid else np.nan,
+        ))
+    return pd.DataFrame(rows)
+
+
+def theorem1_table(n_values, alpha: float, C: float, S: float, *, tie: str = "coin"):
+    """Theorem 1's bound beside the exact global error, for Bernoulli codes at p = p*.
+
+    For each n the bound is ``1 / Delta*`` with ``Delta*`` the largest
+    ``Delta`` satisfying condition (3) (:func:`electionlib.theory.theorem1_best_bound`),
+    ``u_min = 1 - q*``; the exact error is
+    :func:`electionlib.theory.exact_error_ensemble` with ``b = round(alpha n)``
+    Byzantines sending ``-sign(g)``.
+
+    Returns:
+        DataFrame: n, b, alpha, p_star, u_min, bound (NaN where (3) holds for no
+        Delta > 2), exact, exact_uncoded.
+    """
+    alpha = v.real("alpha", alpha, lo=0.0, hi=1.0, hi_open=True)
+    rows = []
+    for n in n_values:
+        p_star = theory.lemma1_p_star(n, C)
+        if p_star > 1.0:
+            continue
+        u = 1.0 - theory.lemma1_q_star(n, C, S)
+        b = int(round(alpha * n))
+        rows.append(dict(
+            n=n, b=b, alpha=alpha, p_star=p_star, u_min=u,
+            bound=theory.theorem1_best_bound(n, alpha, u) if u > 0 else np.nan,
+            exact=theory.exact_error_ensemble(n, n, p_star, b, S, tie=tie),
+            exact_uncoded=theory.exact_error_fixed(np.eye(n), list(range(b)), S, tie=tie)
+            if n <= theory.MAX_FIXED_K else _uncoded_exact(n, b, S),
+        ))
+    return pd.DataFrame(rows)
+
+
+def _uncoded_exact(n: int, b: int, S: float) -> float:
+    """Uncoded SignSGD-MV, worst attack: error iff #correct among n-b honest <= n/2 ... exactly."""
+    from scipy import stats
+
+    rho = theory.sign_correct_prob(S)
+    honest = n - b
+    # D = (#correct - #wrong) among honest - b; error iff D <= 0 <=> 2X - honest - b <= 0
+    x = np.arange(honest + 1)
+    return float(stats.binom.pmf(x, honest, rho)[2 * x - honest - b <= 0].sum())
+
+
+def mc_grid(cells, *, trials: int, seed=0, tie: str = "coin", level: float = 0.999,
+            progress: bool = False):
+    """Monte-Carlo estimates with their exact values, over a list of cells.
+
+    Each cell is a dict with keys ``code`` (``uncoded``, ``deterministic``,
+    ``bernoulli``), ``n``, ``b``, ``S``, ``attack``, ``target`` and, for
+    Bernoulli codes, ``r`` (expected redundancy, ``p = r/n``; the ensemble is
+    sampled and computed exactly) or, for deterministic codes, ``design_b``.
+    The Byzantine set of fixed codes is chosen by
+    :func:`electionlib.attacks.byzantine_set` (``worst``: most loaded workers).
+
+    Returns:
+        DataFrame with the cell's keys plus mc, ci_low, ci_high, exact, trials.
+    """
+    seeds = np.random.SeedSequence(seed).spawn(len(cells))
+    rows = []
+    for cell, ss in _progress(list(zip(cells, seeds, strict=True)), len(cells), progress, "MC"):
+        c = dict(cell)
+        n, b, S = c["n"], c["b"], c["S"]
+        kw = dict(attack=c["attack"], target=c["target"], tie=tie)
+        if c["code"] == "bernoulli":
+            p = c["r"] / n
+            est = montecarlo.estimate_ensemble(n, n, p, b, S, trials=trials, seed=ss,
+                                               level=level, **kw)
+            exact = theory.exact_error_ensemble(n, n, p, b, S, **kw)
+        else:
+            G = codes.uncoded(n) if c["code"] == "uncoded" else codes.deterministic(
+                n, c.get("design_b", b))
+            byz = attacks.byzantine_set(G, b, select="worst")
+            est = montecarlo.estimate_fixed(G, byz, S, trials=trials, seed=ss, level=level, **kw)
+            exact = theory.exact_error_fixed(G, byz, S, **kw)
+        lo, hi = est.ci
+        rows.append({**c, "mc": est.p_hat, "ci_low": lo, "ci_high": hi, "exact": exact,
+                     "trials": trials})
+    return pd.DataFrame(rows)
+
+
+def claims_table(rows) -> pd.DataFrame:
+    """The "paper says / we measured / holds?" table that ends every notebook.
+
+    Args:
+        rows: iterable of ``(claim, paper_says, we_measured, holds)``.
+
+    Example:
+        >>> claims_table([("eq. (5)", "r = 3.8", "3.8", True)]).loc[0, "holds"]
+        'yes'
+    """
+    out = []
+    for claim, paper, measured, holds in rows:
+        out.append({"claim": claim, "paper says": paper, "we measured": measured,
+                    "holds?": "yes" if holds else "NO"})
+    return pd.DataFrame(out).rename(columns={"holds?": "holds"})
+

@@ -1,0 +1,95 @@
+"""Plot helpers: each takes ``ax=None`` and returns the axis; they read tables only."""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["allocation_matrix", "bound_vs_exact", "mc_vs_exact", "new_axes"]
+
+PALETTE = {
+    "uncoded": "#d62728",
+    "deterministic": "#1f77b4",
+    "bernoulli": "#2ca02c",
+    "bound": "#7f7f7f",
+    "exact": "#000000",
+}
+
+
+def new_axes(ncols: int = 1, nrows: int = 1, width: float = 4.2, height: float = 3.2, **kw):
+    """A figure with a grid of axes sized for the notebooks; returns ``(fig, axes)``."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows),
+                             squeeze=False, **kw)
+    return fig, axes
+
+
+def _ax(ax):
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        ax = plt.gca()
+    return ax
+
+
+def allocation_matrix(G, ax=None, title: str | None = None):
+    """Draw an allocation matrix ``G`` (workers x partitions) as a heat map (Fig. 3 style)."""
+    ax = _ax(ax)
+    G = np.asarray(G)
+    ax.imshow(G, cmap="Greys", vmin=0, vmax=1.4, interpolation="nearest")
+    ax.set_xlabel("data partition j")
+    ax.set_ylabel("worker i")
+    n, k = G.shape
+    ax.set_xticks(range(0, k, max(1, k // 8)))
+    ax.set_yticks(range(0, n, max(1, n // 8)))
+    ax.set_xticks(np.arange(-0.5, k), minor=True)
+    ax.set_yticks(np.arange(-0.5, n), minor=True)
+    ax.grid(which="minor", color="white", linewidth=0.5)
+    ax.tick_params(which="minor", length=0)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def bound_vs_exact(df, x: str, curves: dict, ax=None, logy: bool = True, title=None):
+    """Plot several columns of ``df`` against ``x``.
+
+    Args:
+        df: table.
+        x: column for the horizontal axis.
+        curves: mapping column -> dict of matplotlib keyword arguments (label, color, ls...).
+    """
+    ax = _ax(ax)
+    for col, style in curves.items():
+        d = df[[x, col]].dropna()
+        ax.plot(d[x], d[col], **{"marker": ".", **style})
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlabel(x)
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=8)
+    return ax
+
+
+def mc_vs_exact(df, x: str, by: str, ax=None, logy: bool = False, title=None, colors=None):
+    """Monte-Carlo estimates (points with confidence bars) and exact values (lines).
+
+    ``df`` has columns ``x``, ``by``, ``mc``, ``ci_low``, ``ci_high``, ``exact``.
+    """
+    ax = _ax(ax)
+    colors = colors or {}
+    for key, d in df.groupby(by, sort=False):
+        d = d.sort_values(x)
+        color = colors.get(key)
+        line, = ax.plot(d[x], d["exact"], "-", color=color, label=f"{key} (exact)")
+        err = np.vstack([d["mc"] - d["ci_low"], d["ci_high"] - d["mc"]]).clip(min=0)
+        ax.errorbar(d[x], d["mc"], yerr=err, fmt="o", ms=3.5, color=line.get_color(),
+                    capsize=2, label=f"{key} (MC)")
+    if logy:
+        ax.set_yscale("symlog", linthresh=1e-4)
+    ax.set_xlabel(x)
+    ax.set_ylabel("error probability")
+    if title:
+        ax.set_title(title, fontsize=10)
+    return ax
