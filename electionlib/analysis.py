@@ -11,6 +11,7 @@ import time
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from . import _validate as v
 from . import attacks, codes, montecarlo, theory, tolerance
@@ -46,8 +47,10 @@ def algorithm1_certificates(n_max: int = 21, *, tie: str = "coin", progress: boo
 
     Example:
         >>> df = algorithm1_certificates(7)
-        >>> df[["n", "b", "redundancy", "tolerant", "fails_at_b_plus_1"]].values.tolist()
-        [[5, 1, 3.8, True, True], [7, 1, 3.857142857142857, True, True], [7, 2, 5.0, True, True]]
+        >>> df[["n", "b", "tolerant", "fails_at_b_plus_1"]].values.tolist()
+        [[5, 1, True, True], [7, 1, True, True], [7, 2, True, True]]
+        >>> df["redundancy"].round(4).tolist()
+        [3.8, 4.1429, 5.8571]
 
     Reference: Algorithm 1, Lemma 2, Theorem 3, eq. (5).
     """
@@ -141,7 +144,8 @@ def theorem1_table(n_values, alpha: float, C: float, S: float, *, tie: str = "co
 
     Returns:
         DataFrame: n, b, alpha, p_star, u_min, bound (NaN where (3) holds for no
-        Delta > 2), exact, exact_uncoded.
+        Delta > 2), exact, independent (what independent workers with the exact local
+        error would give: the proof's model), exact_uncoded.
     """
     alpha = v.real("alpha", alpha, lo=0.0, hi=1.0, hi_open=True)
     rows = []
@@ -151,10 +155,14 @@ def theorem1_table(n_values, alpha: float, C: float, S: float, *, tie: str = "co
             continue
         u = 1.0 - theory.lemma1_q_star(n, C, S)
         b = int(round(alpha * n))
+        u_exact = 1.0 - theory.exact_local_error_ensemble(n, p_star, S, tie)
+        x = np.arange(n - b + 1)  # correct honest votes, if workers were independent
+        independent = float(stats.binom.pmf(x, n - b, u_exact)[2 * x - (n - b) - b <= 0].sum())
         rows.append(dict(
             n=n, b=b, alpha=alpha, p_star=p_star, u_min=u,
             bound=theory.theorem1_best_bound(n, alpha, u) if u > 0 else np.nan,
             exact=theory.exact_error_ensemble(n, n, p_star, b, S, tie=tie),
+            independent=independent,
             exact_uncoded=theory.exact_error_fixed(np.eye(n), list(range(b)), S, tie=tie)
             if n <= theory.MAX_FIXED_K else _uncoded_exact(n, b, S),
         ))
@@ -162,9 +170,7 @@ def theorem1_table(n_values, alpha: float, C: float, S: float, *, tie: str = "co
 
 
 def _uncoded_exact(n: int, b: int, S: float) -> float:
-    """Uncoded SignSGD-MV, worst attack: error iff #correct among n-b honest <= n/2 ... exactly."""
-    from scipy import stats
-
+    """Uncoded SignSGD-MV under the worst attack, exactly: error iff 2X - (n-b) - b <= 0."""
     rho = theory.sign_correct_prob(S)
     honest = n - b
     # D = (#correct - #wrong) among honest - b; error iff D <= 0 <=> 2X - honest - b <= 0

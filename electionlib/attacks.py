@@ -71,7 +71,9 @@ def attack_vote(
     nb = packed_length(d)
     bits = np.asarray(bits)
     if bits.shape != (nb,) or bits.dtype != np.uint8:
-        raise ValueError(f"bits must be packed uint8 of shape ({nb},), got {bits.shape} {bits.dtype}")
+        raise ValueError(
+            f"bits must be packed uint8 of shape ({nb},), got {bits.shape} {bits.dtype}"
+        )
     mask = _tail_mask(d)
     if name == "none":
         return bits.copy()
@@ -125,7 +127,8 @@ def apply_vote_attack(
 
     Example:
         >>> from electionlib.votes import pack, unpack
-        >>> b, _ = apply_vote_attack("directional", pack(np.array([[-1, -1], [-1, 1]])), None, [0], 2)
+        >>> honest = pack(np.array([[-1, -1], [-1, 1]]))
+        >>> b, _ = apply_vote_attack("directional", honest, None, [0], 2)
         >>> unpack(b, 2).tolist()
         [[1, 1], [-1, 1]]
     """

@@ -105,7 +105,7 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 def cached_table(
     experiment: str,
     config: Mapping,
-    compute: Callable[[], "pd.DataFrame"],  # noqa: F821
+    compute: Callable[[], pd.DataFrame],  # noqa: F821
     *,
     force: bool = False,
     root: str | os.PathLike | None = None,

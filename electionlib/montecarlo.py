@@ -72,7 +72,7 @@ def clopper_pearson(errors: int, trials: int, level: float = 0.999) -> tuple[flo
     Example:
         >>> lo, hi = clopper_pearson(0, 1000)
         >>> lo, round(hi, 4)
-        (0.0, 0.0069)
+        (0.0, 0.0076)
     """
     a = 1.0 - level
     lo = 0.0 if errors == 0 else float(stats.beta.ppf(a / 2, errors, trials - errors + 1))

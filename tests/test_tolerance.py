@@ -3,9 +3,9 @@ import time
 
 import numpy as np
 import pytest
+from reference import local_majority
 
 from electionlib import attacks, codes, tolerance, votes
-from reference import local_majority
 
 
 def brute_force_tolerant(G, b, tie):
@@ -36,7 +36,8 @@ def replay(G, cx, tie):
     """Encode the counterexample's message, let the Byzantines send their bits, decode."""
     n, k = G.shape
     m = cx.m
-    bits, present = votes.encode(votes.pack(m[:, None]), G, 1, tie="abstain" if tie == "coin" else tie)
+    rule = "abstain" if tie == "coin" else tie
+    bits, present = votes.encode(votes.pack(m[:, None]), G, 1, tie=rule)
     mu = int(np.sign(m.sum()))
     if tie == "coin":  # worst-case coins: tied honest workers land against mu
         tied = np.flatnonzero((np.unpackbits(present, axis=1, count=1)[:, 0] == 0) & (G.sum(1) > 0))

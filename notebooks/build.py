@@ -1,0 +1,84 @@
+"""Build the notebooks from their sources, and adopt executed copies.
+
+  python notebooks/build.py            notebooks/src/NN_name.py -> notebooks/NN_name.ipynb
+  python notebooks/build.py --adopt D  copy executed notebooks from folder D (e.g.
+                                       results/executed/quick) into notebooks/, without
+                                       papermill's injected-parameters cell
+
+Sources use the "percent" format: ``# %%`` starts a code cell, ``# %% [markdown]`` a
+markdown cell (each line's leading ``# `` is removed), ``# %% tags=["parameters"]`` the
+papermill parameters cell.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+
+HERE = Path(__file__).resolve().parent
+KERNEL = {"name": "python3", "display_name": "Python 3", "language": "python"}
+MARK = re.compile(r"^# %%(?P<md> \[markdown\])?(?: tags=\[(?P<tags>[^\]]*)\])?\s*$")
+
+
+def convert(src: Path) -> nbformat.NotebookNode:
+    cells, kind, tags, buf = [], None, [], []
+
+    def flush():
+        if kind is None:
+            return
+        text = "\n".join(buf).strip("\n")
+        if kind == "md":
+            text = "\n".join(line[2:] if line.startswith("# ") else line.lstrip("#")
+                             for line in text.splitlines())
+            cell = nbformat.v4.new_markdown_cell(text)
+        else:
+            cell = nbformat.v4.new_code_cell(text)
+        if tags:
+            cell.metadata["tags"] = tags
+        cells.append(cell)
+
+    for line in src.read_text().splitlines():
+        m = MARK.match(line)
+        if m:
+            flush()
+            kind = "md" if m.group("md") else "code"
+            tags = [t.strip().strip("'\"") for t in (m.group("tags") or "").split(",") if t.strip()]
+            buf = []
+        else:
+            buf.append(line)
+    flush()
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = KERNEL
+    nb.metadata["language_info"] = {"name": "python"}
+    return nb
+
+
+def adopt(folder: Path) -> None:
+    for path in sorted(folder.glob("[0-9][0-9]_*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        nb.cells = [c for c in nb.cells if "injected-parameters" not in c.metadata.get("tags", [])]
+        for c in nb.cells:
+            c.metadata.pop("papermill", None)
+            c.metadata.pop("execution", None)
+        nb.metadata.pop("papermill", None)
+        nb.metadata["kernelspec"] = KERNEL
+        nbformat.write(nb, HERE / path.name)
+        print(f"adopted {path} -> notebooks/{path.name}")
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["--adopt"]:
+        adopt(Path(argv[1]))
+        return 0
+    for src in sorted((HERE / "src").glob("[0-9][0-9]_*.py")):
+        nb = convert(src)
+        nbformat.write(nb, HERE / f"{src.stem}.ipynb")
+        print(f"built notebooks/{src.stem}.ipynb ({len(nb.cells)} cells)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

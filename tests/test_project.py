@@ -1,0 +1,64 @@
+"""Project hygiene: pins agree, lint passes, notebooks are built from their sources."""
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def pins(text: str) -> dict[str, str]:
+    out = {}
+    for line in text.splitlines():
+        m = re.match(r"^\s*-?\s*([A-Za-z0-9_.\-]+)==([^\s#]+)\s*$", line)
+        if m:
+            out[m.group(1).lower()] = m.group(2)
+    return out
+
+
+def test_environment_yml_matches_requirements():
+    req = pins((ROOT / "requirements.txt").read_text())
+    env = pins((ROOT / "environment.yml").read_text())
+    assert req, "requirements.txt has no pins"
+    assert req == env
+    assert req["torch"] == "2.13.0"  # the CPU wheel; anything else pulls a CUDA build
+    assert "python=3.11" in (ROOT / "environment.yml").read_text()
+
+
+def test_ruff_clean():
+    ruff = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
+    if not Path(ruff).exists():
+        pytest.fail("ruff is pinned in requirements.txt but not installed")
+    res = subprocess.run([ruff, "check", "electionlib", "tests", "notebooks", "benchmarks"],
+                         cwd=ROOT, capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_notebooks_built_from_sources_and_thin():
+    sys.path.insert(0, str(ROOT / "notebooks"))
+    import build  # noqa: E402
+
+    srcs = sorted((ROOT / "notebooks" / "src").glob("[0-9][0-9]_*.py"))
+    assert len(srcs) >= 3
+    import nbformat
+
+    for src in srcs:
+        nb_path = ROOT / "notebooks" / f"{src.stem}.ipynb"
+        assert nb_path.exists(), f"{nb_path.name} missing: run python notebooks/build.py"
+        built = build.convert(src)
+        committed = nbformat.read(nb_path, as_version=4)
+        assert [c.source for c in committed.cells] == [c.source for c in built.cells], (
+            f"{nb_path.name} is out of date with {src.name}: rebuild and re-execute it")
+        assert committed.metadata["kernelspec"]["name"] == "python3"
+        tags = [c.metadata.get("tags", []) for c in committed.cells]
+        assert ["parameters"] in tags, f"{nb_path.name} has no papermill parameters cell"
+        assert not any("injected-parameters" in t for t in tags)
+        for c in committed.cells:
+            if c.cell_type == "code":
+                assert c.source.count("\n") < 45, f"{nb_path.name}: a cell is too long"
+                for out in c.get("outputs", []):
+                    assert out.get("output_type") != "error", f"{nb_path.name} holds an error"
