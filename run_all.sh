@@ -61,6 +61,7 @@ if [ ! -f .venv/share/jupyter/kernels/python3/kernel.json ] || ! grep -q "$ROOT/
 fi
 export PATH="$ROOT/.venv/bin:$PATH"
 export MPLBACKEND=Agg
+export ELECTIONLIB_QUIET=1  # no progress-bar noise in executed notebooks and CI logs
 export PYDEVD_DISABLE_FILE_VALIDATION=1
 export ELECTIONLIB_RESULTS="$ROOT/results"
 [ "$force" = 1 ] && export ELECTIONLIB_FORCE=1

@@ -15,6 +15,7 @@ from scipy import stats
 
 from . import _validate as v
 from . import attacks, codes, montecarlo, theory, tolerance
+from ._progress import progress as _bar
 
 __all__ = [
     "algorithm1_certificates",
@@ -24,14 +25,6 @@ __all__ = [
     "mc_grid",
     "claims_table",
 ]
-
-
-def _progress(it, total, progress, desc):
-    if not progress:
-        return it
-    from tqdm.auto import tqdm
-
-    return tqdm(it, total=total, desc=desc, leave=False)
 
 
 def algorithm1_certificates(n_max: int = 21, *, tie: str = "coin", progress: bool = False):
@@ -57,7 +50,7 @@ def algorithm1_certificates(n_max: int = 21, *, tie: str = "coin", progress: boo
     n_max = v.integer("n_max", n_max, lo=5, hi=tolerance.MAX_PARTITIONS)
     pairs = [(n, b) for n in range(5, n_max + 1, 2) for b in range(1, n // 2)]
     rows = []
-    for n, b in _progress(pairs, len(pairs), progress, "Lemma 2"):
+    for n, b in _bar(pairs, len(pairs), "Lemma 2", progress):
         G = codes.deterministic(n, b)
         s, L = codes.deterministic_params(n, b)
         t0 = time.perf_counter()
@@ -99,7 +92,7 @@ def bernoulli_tolerance(
     b_values = [v.integer("b", b, lo=0, hi=n) for b in b_values]
     seeds = np.random.SeedSequence(seed).spawn(len(p_values))
     rows = []
-    for p, ss in _progress(list(zip(p_values, seeds, strict=True)), len(p_values), progress, "p"):
+    for p, ss in _bar(list(zip(p_values, seeds, strict=True)), len(p_values), "p", progress):
         rng = np.random.default_rng(ss)
         maxb = np.array(
             [tolerance.max_tolerable_b(codes.bernoulli(n, p, rng=rng), tie=tie)
@@ -188,30 +181,39 @@ def mc_grid(cells, *, trials: int, seed=0, tie: str = "coin", level: float = 0.9
     sampled and computed exactly) or, for deterministic codes, ``design_b``.
     The Byzantine set of fixed codes is chosen by
     :func:`electionlib.attacks.byzantine_set` (``worst``: most loaded workers).
+    The directional attack (all +1) is averaged over ``sign(g) = +1`` and ``-1``.
 
     Returns:
         DataFrame with the cell's keys plus mc, ci_low, ci_high, exact, trials.
     """
-    seeds = np.random.SeedSequence(seed).spawn(len(cells))
+    root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+    seeds = root.spawn(len(cells))
     rows = []
-    for cell, ss in _progress(list(zip(cells, seeds, strict=True)), len(cells), progress, "MC"):
+    for cell, ss in _bar(list(zip(cells, seeds, strict=True)), len(cells), "MC", progress):
         c = dict(cell)
         n, b, S = c["n"], c["b"], c["S"]
-        kw = dict(attack=c["attack"], target=c["target"], tie=tie)
-        if c["code"] == "bernoulli":
-            p = c["r"] / n
-            est = montecarlo.estimate_ensemble(n, n, p, b, S, trials=trials, seed=ss,
-                                               level=level, **kw)
-            exact = theory.exact_error_ensemble(n, n, p, b, S, **kw)
-        else:
-            G = codes.uncoded(n) if c["code"] == "uncoded" else codes.deterministic(
-                n, c.get("design_b", b))
-            byz = attacks.byzantine_set(G, b, select="worst")
-            est = montecarlo.estimate_fixed(G, byz, S, trials=trials, seed=ss, level=level, **kw)
-            exact = theory.exact_error_fixed(G, byz, S, **kw)
-        lo, hi = est.ci
-        rows.append({**c, "mc": est.p_hat, "ci_low": lo, "ci_high": hi, "exact": exact,
-                     "trials": trials})
+        # The directional attack pushes towards +1, so it helps when sign(g) = +1: average
+        # over sign(g) = +1 and -1 (half the trials each), as a coordinate of unknown sign.
+        signs = (1, -1) if c["attack"] == "directional" else (1,)
+        errors, exact = 0, 0.0
+        for sign_g, sub in zip(signs, ss.spawn(len(signs)), strict=True):
+            t = trials // len(signs)
+            kw = dict(attack=c["attack"], target=c["target"], tie=tie, sign_g=sign_g)
+            if c["code"] == "bernoulli":
+                p = c["r"] / n
+                est = montecarlo.estimate_ensemble(n, n, p, b, S, trials=t, seed=sub, **kw)
+                exact += theory.exact_error_ensemble(n, n, p, b, S, **kw) / len(signs)
+            else:
+                G = codes.uncoded(n) if c["code"] == "uncoded" else codes.deterministic(
+                    n, c.get("design_b", b))
+                byz = attacks.byzantine_set(G, b, select="worst")
+                est = montecarlo.estimate_fixed(G, byz, S, trials=t, seed=sub, **kw)
+                exact += theory.exact_error_fixed(G, byz, S, **kw) / len(signs)
+            errors += est.errors
+        total = trials // len(signs) * len(signs)
+        lo, hi = montecarlo.clopper_pearson(errors, total, level)
+        rows.append({**c, "mc": errors / total, "ci_low": lo, "ci_high": hi, "exact": exact,
+                     "trials": total})
     return pd.DataFrame(rows)
 
 

@@ -35,6 +35,7 @@ from scipy import stats
 from . import _validate as v
 from . import attacks as A
 from . import votes as V
+from ._progress import progress as _bar
 
 __all__ = ["MCResult", "estimate_fixed", "estimate_ensemble", "clopper_pearson"]
 
@@ -94,17 +95,10 @@ def _check_common(S, attack, target, tie, trials, block, sign_g):
 
 def _blocks(seed, trials: int, block: int):
     n_blocks = -(-trials // block)
-    children = np.random.SeedSequence(seed).spawn(n_blocks)
+    root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+    children = root.spawn(n_blocks)
     for j, ss in enumerate(children):
         yield min(block, trials - j * block), ss
-
-
-def _progress(iterable, total, progress, desc):
-    if not progress:
-        return iterable
-    from tqdm.auto import tqdm
-
-    return tqdm(iterable, total=total, desc=desc, leave=False)
 
 
 def estimate_fixed(
@@ -152,7 +146,7 @@ def estimate_fixed(
         raise ValueError(f"target='mu' needs an odd number of partitions, got k={k}")
     rho = float(stats.norm.cdf(S))
     errors = 0
-    for size, ss in _progress(_blocks(seed, trials, block), -(-trials // block), progress, "MC"):
+    for size, ss in _bar(_blocks(seed, trials, block), -(-trials // block), "MC", progress):
         streams = ss.spawn(n + 1)
         gen = np.random.default_rng(streams[0])
         worker_rngs = [np.random.default_rng(s) for s in streams[1:]]
@@ -211,7 +205,7 @@ def estimate_ensemble(
         raise ValueError(f"target='mu' needs an odd number of partitions, got k={k}")
     rho = float(stats.norm.cdf(S))
     errors = 0
-    for size, ss in _progress(_blocks(seed, trials, block), -(-trials // block), progress, "MC"):
+    for size, ss in _bar(_blocks(seed, trials, block), -(-trials // block), "MC", progress):
         gen = np.random.default_rng(ss)
         G = gen.random((size, n, k)) < p
         correct = gen.random((size, k)) < rho

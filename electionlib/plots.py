@@ -62,7 +62,7 @@ def bound_vs_exact(df, x: str, curves: dict, ax=None, logy: bool = True, title=N
     ax = _ax(ax)
     for col, style in curves.items():
         d = df[[x, col]].dropna()
-        ax.plot(d[x], d[col], **{"marker": ".", **style})
+        ax.plot(d[x], d[col], **{"marker": ".", "label": col, **style})
     if logy:
         ax.set_yscale("log")
     ax.set_xlabel(x)

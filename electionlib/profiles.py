@@ -30,9 +30,9 @@ _P = {
     "quick": {
         "theory_n_max": 301,
         "verify_n_max": 21,
-        "bernoulli_codes_per_p": 400,
+        "bernoulli_codes_per_p": 1000,
         "bernoulli_n": 9,
-        "mc_trials": 40_000,
+        "mc_trials": 100_000,
         "mc_n": (9, 15),
         "mc_snr": (0.1, 0.25, 0.5, 1.0),
     },

@@ -71,6 +71,10 @@ def test_reproducible_and_block_seeded():
     b = MC.estimate_ensemble(9, 9, 0.3, 2, 0.5, trials=5000, seed=3)
     c = MC.estimate_ensemble(9, 9, 0.3, 2, 0.5, trials=5000, seed=4)
     assert a == b and a != c
+    ss = np.random.SeedSequence(3)
+    d = MC.estimate_fixed(codes.uncoded(5), [0], 0.5, trials=500, seed=ss)
+    e = MC.estimate_fixed(codes.uncoded(5), [0], 0.5, trials=500, seed=np.random.SeedSequence(3))
+    assert d == e
 
 
 def test_clopper_pearson_and_pvalue():

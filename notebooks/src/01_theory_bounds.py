@@ -29,6 +29,8 @@ import numpy as np
 import pandas as pd
 
 import electionlib as el
+
+pd.set_option("display.max_colwidth", 120)
 from electionlib import theory as T
 
 profile = os.environ.get("ELECTIONLIB_PROFILE", profile)
