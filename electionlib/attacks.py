@@ -29,6 +29,11 @@ from . import _validate as v
 from .votes import _tail_mask, packed_length
 
 __all__ = [
+    "GRADIENT_ATTACKS",
+    "OMNISCIENT",
+    "alie_z",
+    "attack_gradient",
+    "shift_labels",
     "VOTE_ATTACKS",
     "attack_vote",
     "apply_vote_attack",
@@ -247,3 +252,128 @@ def _indices(byzantine, n: int) -> list[int]:
     if any(i < 0 or i >= n for i in idx) or len(set(idx)) != len(idx):
         raise ValueError(f"byzantine={idx} must be distinct worker indices in [0, {n - 1}]")
     return idx
+
+
+# --------------------------------------------------------------------------- gradient level
+
+GRADIENT_ATTACKS = (
+    "none",
+    "reversed_gradient",
+    "constant",
+    "gaussian",
+    "model_negation",
+    "gradient_scale",
+    "label_shift",
+    "alie",
+    "ipm",
+)
+OMNISCIENT = frozenset({"model_negation", "alie", "ipm"})
+
+_GRAD_DEFAULTS = {
+    "reversed_gradient": {"c": 100.0},
+    "constant": {"kappa": -100.0},
+    "gaussian": {"sigma": 200.0},
+    "model_negation": {"scale": 1e10},
+    "gradient_scale": {"scale": 1e10},
+    "ipm": {"epsilon": 0.1},
+}
+
+
+def alie_z(n: int, f: int) -> float:
+    """ALIE's z_max (Baruch et al. 2019): ``s = floor(n/2 + 1) - f``, ``z = Phi^-1((n - s)/n)``.
+
+    Example:
+        >>> round(alie_z(20, 5), 4)  # s = 6, Phi^-1(14/20)
+        0.5244
+    """
+    from scipy import stats
+
+    n = v.integer("n", n, lo=2)
+    f = v.integer("f", f, lo=0, hi=n)
+    s = n // 2 + 1 - f
+    q = min(max((n - s) / n, 1e-12), 1 - 1e-12)
+    return float(stats.norm.ppf(q))
+
+
+def attack_gradient(name: str, own, *, honest=None, n: int | None = None, f: int | None = None,
+                    rng=None, **params) -> np.ndarray:
+    """What a Byzantine worker sends instead of its real-valued gradient ``own``.
+
+    * ``reversed_gradient``: ``-c * own`` (c = 100);
+    * ``constant``: ``kappa * 1`` (kappa = -100);
+    * ``gaussian``: ``N(0, sigma^2)`` per coordinate (sigma = 200), from the worker's ``rng``;
+    * ``model_negation``: ``-scale * sum(honest)`` (scale = 1e10; omniscient);
+    * ``gradient_scale``: ``scale * own`` (scale = 1e10);
+    * ``label_shift``: ``own`` unchanged — the worker computed it on labels ``y -> 9 - y``
+      (the trainer does that; see :func:`shift_labels`);
+    * ``alie``: ``mean(honest) - z * std(honest)`` per coordinate, z from :func:`alie_z`
+      (Baruch et al. 2019; omniscient, needs ``n`` and ``f``);
+    * ``ipm``: ``-epsilon * mean(honest)`` (Xie et al. 2019, epsilon = 0.1; omniscient).
+
+    The omniscient attacks receive the honest messages through the adversary channel
+    (``honest``: ``(h, d)`` array) — the colluding Byzantines see them before sending.
+
+    Args:
+        name: one of :data:`GRADIENT_ATTACKS`.
+        own: the worker's honest gradient ``(d,)``.
+        honest: ``(h, d)`` honest gradients (omniscient attacks only).
+        n, f: number of workers and of Byzantines (``alie`` only).
+        rng: Generator or seed (``gaussian`` only).
+        **params: override the defaults above (c, kappa, sigma, scale, epsilon).
+
+    Returns:
+        float array ``(d,)`` of the dtype of ``own``.
+
+    Example:
+        >>> attack_gradient("reversed_gradient", np.array([1.0, -2.0])).tolist()
+        [-100.0, 200.0]
+
+    Reference: BrSGD (Li et al.) Section 5 attacks; DRACO Section 5 (reversed gradient,
+    constant); ALIE (Baruch et al. 2019); IPM (Xie et al. 2019).
+    """
+    v.choice("name", name, GRADIENT_ATTACKS)
+    own = np.asarray(own)
+    if own.ndim != 1:
+        raise ValueError(f"own must be a 1-D gradient, got shape {own.shape}")
+    allowed = set(_GRAD_DEFAULTS.get(name, {}))
+    unknown = set(params) - allowed
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {sorted(unknown)} for attack {name!r}; "
+                         f"allowed: {sorted(allowed)}")
+    p = {**_GRAD_DEFAULTS.get(name, {}), **params}
+    if name in OMNISCIENT:
+        if honest is None:
+            raise ValueError(f"attack {name!r} is omniscient: pass honest=(h, d) gradients")
+        honest = np.asarray(honest, dtype=np.float64)
+        if honest.ndim != 2 or honest.shape[1] != own.shape[0] or honest.shape[0] == 0:
+            raise ValueError(f"honest must have shape (h >= 1, {own.shape[0]}), got {honest.shape}")
+    if name in ("none", "label_shift"):
+        out = own.copy()
+    elif name == "reversed_gradient":
+        out = -p["c"] * own
+    elif name == "constant":
+        out = np.full_like(own, p["kappa"])
+    elif name == "gaussian":
+        out = v.rng(rng).normal(0.0, p["sigma"], size=own.shape)
+    elif name == "model_negation":
+        out = -p["scale"] * honest.sum(axis=0)
+    elif name == "gradient_scale":
+        out = p["scale"] * own
+    elif name == "alie":
+        if n is None or f is None:
+            raise ValueError("attack 'alie' needs n (workers) and f (Byzantines)")
+        out = honest.mean(axis=0) - alie_z(n, f) * honest.std(axis=0)
+    else:  # ipm
+        out = -p["epsilon"] * honest.mean(axis=0)
+    return np.asarray(out, dtype=own.dtype)
+
+
+def shift_labels(y, n_classes: int = 10):
+    """Label-shift attack on the data: ``y -> (n_classes - 1) - y`` (BrSGD's ``9 - y``).
+
+    Example:
+        >>> shift_labels(np.array([0, 3, 9])).tolist()
+        [9, 6, 0]
+    """
+    n_classes = v.integer("n_classes", n_classes, lo=2)
+    return (n_classes - 1) - y

@@ -119,3 +119,43 @@ def test_worst_set_beats_random_and_most_loaded_is_not_always_optimal():
 def test_bad_input(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_gradient_attacks_definitions():
+    rng = np.random.default_rng(0)
+    own = rng.normal(size=6)
+    honest = rng.normal(size=(5, 6))
+    np.testing.assert_allclose(A.attack_gradient("reversed_gradient", own), -100 * own)
+    np.testing.assert_allclose(A.attack_gradient("constant", own), -100.0)
+    np.testing.assert_allclose(A.attack_gradient("gradient_scale", own), 1e10 * own)
+    np.testing.assert_allclose(A.attack_gradient("model_negation", own, honest=honest),
+                               -1e10 * honest.sum(0))
+    np.testing.assert_allclose(A.attack_gradient("ipm", own, honest=honest),
+                               -0.1 * honest.mean(0))
+    z = A.alie_z(20, 5)
+    np.testing.assert_allclose(A.attack_gradient("alie", own, honest=honest, n=20, f=5),
+                               honest.mean(0) - z * honest.std(0))
+    g1 = A.attack_gradient("gaussian", own, rng=3)
+    g2 = A.attack_gradient("gaussian", own, rng=3)
+    np.testing.assert_array_equal(g1, g2)
+    assert 150 < g1.std() < 260 or len(g1) < 100  # sigma = 200 (tiny sample)
+    np.testing.assert_array_equal(A.attack_gradient("label_shift", own), own)
+    assert A.shift_labels(np.arange(10)).tolist() == list(range(9, -1, -1))
+    assert A.attack_gradient("constant", own.astype(np.float32)).dtype == np.float32
+
+
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda: A.attack_gradient("nope", np.zeros(3)), "name='nope'"),
+        (lambda: A.attack_gradient("ipm", np.zeros(3)), "omniscient"),
+        (lambda: A.attack_gradient("ipm", np.zeros(3), honest=np.zeros((2, 4))), "honest"),
+        (lambda: A.attack_gradient("alie", np.zeros(3), honest=np.zeros((2, 3))), "needs n"),
+        (lambda: A.attack_gradient("constant", np.zeros(3), c=1.0), "unknown parameter"),
+        (lambda: A.attack_gradient("constant", np.zeros((2, 3))), "1-D"),
+        (lambda: A.alie_z(1, 0), "n=1"),
+    ],
+)
+def test_gradient_attack_bad_input(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
