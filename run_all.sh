@@ -53,6 +53,18 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   "$VPY" -m pip install --quiet --disable-pip-version-check --no-deps -e .
   echo "$want" > "$stamp"
 fi
+# Fashion-MNIST comes from Debian's dataset-fashion-mnist (IDX files in
+# /usr/share/datasets/fashion-mnist). Installed here when we are root on Debian; otherwise
+# the loader says how to get the files ($ELECTIONLIB_DATA).
+if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] && [ -z "${ELECTIONLIB_DATA:-}" ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    log "installing Fashion-MNIST (apt-get install dataset-fashion-mnist)"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist; } >/dev/null 2>&1 \
+      || log "WARNING: could not install dataset-fashion-mnist; the Fashion-MNIST notebooks will stop with instructions"
+  else
+    log "NOTE: Fashion-MNIST not found; run 'sudo apt-get install dataset-fashion-mnist' or set ELECTIONLIB_DATA"
+  fi
+fi
 # The notebooks name the kernel "python3": make it this venv's interpreter, whatever
 # kernels the user has installed elsewhere.
 export JUPYTER_PATH="$ROOT/.venv/share/jupyter${JUPYTER_PATH:+:$JUPYTER_PATH}"

@@ -25,7 +25,25 @@ from . import (
 
 __version__ = "0.1.0"
 
+# Modules that import torch (or are heavier) load on first use: ``el.train``, ``el.data``...
+_LAZY = ("aggregators", "data", "draco", "models", "train")
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        module = importlib.import_module(f".{name}", __name__)
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'electionlib' has no attribute {name!r}")
+
 __all__ = [
+    "aggregators",
+    "data",
+    "draco",
+    "models",
+    "train",
     "analysis",
     "attacks",
     "codes",

@@ -1,0 +1,90 @@
+import numpy as np
+import pytest
+
+from electionlib import train as T
+
+BASE = dict(dataset="digits", n=9, epochs=1.0, lr=2e-3, batch=8, eval_every=0.5, seed=3)
+
+
+def run(**kw):
+    return T.run(T.TrainConfig(**{**BASE, **kw}), progress=False)
+
+
+@pytest.mark.parametrize("attack", ["reverse", "directional", "random", "worst"])
+@pytest.mark.parametrize("b", [1, 3])
+def test_deterministic_code_is_bit_identical_to_attack_free(attack, b):
+    """Theorem 3 / Remark 5: with Algorithm 1 designed for b=3 and any attack by b <= 3
+    Byzantines, every voted sign equals the attack-free one, so the parameters are identical."""
+    clean = run(code="deterministic", design_b=3, b=0)
+    attacked = run(code="deterministic", design_b=3, b=b, attack=attack, byz_select="worst")
+    np.testing.assert_array_equal(attacked.params, clean.params)
+    assert attacked.metrics.accuracy.tolist() == clean.metrics.accuracy.tolist()
+
+
+def test_deterministic_code_past_its_bound_is_not_identical():
+    clean = run(code="deterministic", design_b=1, b=0)
+    attacked = run(code="deterministic", design_b=1, b=3, attack="worst", byz_select="worst")
+    assert not np.array_equal(attacked.params, clean.params)
+
+
+def test_uncoded_is_moved_by_the_attack_and_runs_are_reproducible():
+    a = run(b=3, attack="reverse")
+    b = run(b=3, attack="reverse")
+    np.testing.assert_array_equal(a.params, b.params)
+    clean = run()
+    assert not np.array_equal(a.params, clean.params)
+    assert a.summary["bytes_per_worker_per_step"] == -(-a.summary["model_dimension"] // 8)
+
+
+def test_bernoulli_abstain_and_multibit_and_options_run():
+    r = run(code="bernoulli", r=2, b=2, attack="reverse", tie="abstain", momentum="worker")
+    assert r.summary["bytes_per_worker_per_step"] == 2 * -(-r.summary["model_dimension"] // 8)
+    q = run(quant_bits=2, b=2, attack="reverse", code="bernoulli", r=3)
+    assert np.isfinite(q.params).all()
+    z = run(noise_var=1e-4, rho=0.5, byz_redraw=True, b=2, attack="random")
+    assert z.metrics.accuracy.iloc[-1] > 0.3
+
+
+def test_quantize_levels_and_one_bit_is_majority():
+    x = np.array([-0.9, -0.2, 0.0, 0.2, 0.9])
+    assert T.quantize(x, 1).tolist() == [-1.0, -1.0, 0.0, 1.0, 1.0]
+    assert np.allclose(T.quantize(x, 2), [-1, -1 / 3, 0, 1 / 3, 1])
+
+
+def test_training_learns_something():
+    r = run(epochs=3.0)
+    assert r.metrics.accuracy.iloc[-1] > r.metrics.accuracy.iloc[0] + 0.3
+
+
+def test_modelled_time_formula():
+    t = T.modelled_step_seconds(3, 0.01, 0.001, 0.002, 9, 1e4, 1e4, 1e9)
+    assert t == pytest.approx(3 * 0.01 + 0.003 + (9e4 + 1e4) * 8 / 1e9)
+
+
+@pytest.mark.parametrize(
+    "kw,match",
+    [
+        (dict(dataset="mnist"), "dataset='mnist'"),
+        (dict(n=0), "n=0"),
+        (dict(b=10), "b=10"),
+        (dict(code="magic"), "code='magic'"),
+        (dict(code="bernoulli"), "exactly one of r"),
+        (dict(attack="gaussian"), "vote attack"),
+        (dict(aggregator="median", attack="reverse"), "gradient attack"),
+        (dict(aggregator="median", code="bernoulli", r=2), "uncoded"),
+        (dict(tie="zero"), "tie='zero'"),
+        (dict(momentum="nesterov"), "momentum='nesterov'"),
+        (dict(rho=0.0), "rho=0.0"),
+        (dict(lr=-1.0), "lr=-1.0"),
+        (dict(quant_bits=0), "quant_bits=0"),
+        (dict(eta=1.0), "eta=1.0"),
+    ],
+)
+def test_bad_config(kw, match):
+    with pytest.raises(ValueError, match=match):
+        T.TrainConfig(**{**BASE, **kw})
+
+
+def test_deterministic_design_b_out_of_range_is_clear():
+    with pytest.raises(ValueError, match="b=4 must satisfy"):
+        run(code="deterministic", b=4)
