@@ -26,6 +26,10 @@ _P = {
         "mc_trials": 4_000,
         "mc_n": (9,),
         "mc_snr": (0.25, 1.0),
+        # 04 training
+        "train_subsample": {"fmnist": 3000, "amazon": None, "digits": None, "cifar10": 2000},
+        "train_test_subsample": {"fmnist": 1000, "amazon": None, "digits": None,
+                                 "cifar10": 1000},
     },
     "quick": {
         "theory_n_max": 301,
@@ -35,6 +39,9 @@ _P = {
         "mc_trials": 100_000,
         "mc_n": (9, 15),
         "mc_snr": (0.1, 0.25, 0.5, 1.0),
+        "train_subsample": {"fmnist": 18000, "amazon": None, "digits": None, "cifar10": 10000},
+        "train_test_subsample": {"fmnist": 2000, "amazon": None, "digits": None,
+                                 "cifar10": 2000},
     },
     "full": {
         "theory_n_max": 1001,
@@ -44,6 +51,9 @@ _P = {
         "mc_trials": 1_000_000,
         "mc_n": (9, 15, 21),
         "mc_snr": (0.05, 0.1, 0.25, 0.5, 1.0, 2.0),
+        "train_subsample": {"fmnist": None, "amazon": None, "digits": None, "cifar10": None},
+        "train_test_subsample": {"fmnist": None, "amazon": None, "digits": None,
+                                 "cifar10": None},
     },
 }
 

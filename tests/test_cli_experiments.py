@@ -75,3 +75,23 @@ def test_cached_table_rejects_bad_names(tmp_path):
         experiments.cached_table("../x", {}, pd.DataFrame, root=tmp_path)
     with pytest.raises(TypeError, match="DataFrame"):
         experiments.cached_table("x", {}, lambda: [1], root=tmp_path)
+
+
+def test_train_command_json(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "electionlib", "train", "--dataset", "digits", "--n", "5",
+         "--b", "1", "--code", "bernoulli", "--r", "2", "--attack", "reverse", "--epochs",
+         "0.5", "--results", str(tmp_path), "--json"],
+        capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    for key in ("final_accuracy", "model_dimension", "results_dir", "bytes_per_worker_per_step",
+                "wall_seconds"):
+        assert key in res
+    assert res["bytes_per_worker_per_step"] == -(-res["model_dimension"] // 8)
+    assert (tmp_path / "train").is_dir() and res["results_dir"].startswith(str(tmp_path))
+
+
+def test_train_command_bad_config_is_a_clear_error(tmp_path, capsys):
+    assert cli.main(["train", "--code", "bernoulli", "--results", str(tmp_path)]) == 2
+    assert "exactly one of r" in capsys.readouterr().err
