@@ -103,8 +103,10 @@ def main(argv=None) -> int:
     p.add_argument("--tie", default="coin", choices=("plus", "coin", "abstain"))
     p.add_argument("--json", action="store_true", help="print one JSON object")
     t = sub.add_parser("train", help="train with coded votes or a robust aggregator")
-    t.add_argument("--dataset", default="digits", choices=("fmnist", "amazon", "cifar10", "digits"))
-    t.add_argument("--model", default=None, help="default per dataset: lenet, logreg, resnet18, mlp")
+    t.add_argument("--dataset", default="digits",
+                   choices=("fmnist", "amazon", "cifar10", "digits"))
+    t.add_argument("--model", default=None,
+                   help="default per dataset: lenet, logreg, resnet18, mlp")
     t.add_argument("--n", type=int, default=9, help="workers")
     t.add_argument("--b", type=int, default=0, help="Byzantine workers")
     t.add_argument("--k", type=int, default=None, help="data partitions (default n)")
