@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["allocation_matrix", "bound_vs_exact", "mc_vs_exact", "new_axes"]
+__all__ = ["allocation_matrix", "bound_vs_exact", "mc_vs_exact", "new_axes", "training_curves",
+           "SCHEME_COLORS"]
+
+SCHEME_COLORS = {
+    "no attack": "#000000",
+    "SignSGD-MV (uncoded)": "#d62728",
+    "Bern. code E[r]=2": "#98df8a",
+    "Bern. code E[r]=3": "#2ca02c",
+    "Det. code": "#1f77b4",
+}
 
 PALETTE = {
     "uncoded": "#d62728",
@@ -90,6 +99,33 @@ def mc_vs_exact(df, x: str, by: str, ax=None, logy: bool = False, title=None, co
         ax.set_yscale("symlog", linthresh=1e-4)
     ax.set_xlabel(x)
     ax.set_ylabel("error probability")
+    if title:
+        ax.set_title(title, fontsize=10)
+    return ax
+
+
+def training_curves(df, x: str = "epoch", y: str = "accuracy", hue: str = "scheme", ax=None,
+                    title=None, colors=None, band: bool = True):
+    """Seed-averaged curves of ``y`` against ``x`` per ``hue`` value, with a +-1 std band.
+
+    ``df`` is a tidy table with columns ``x``, ``y``, ``hue``, ``seed`` and ``step``; curves
+    are averaged over seeds at equal step. The legend states the number of seeds.
+    """
+    ax = _ax(ax)
+    colors = {**SCHEME_COLORS, **(colors or {})}
+    for key, g in df.groupby(hue, sort=False):
+        agg = g.groupby("step").agg(x=(x, "mean"), m=(y, "mean"), s=(y, "std"),
+                                    k=("seed", "nunique"))
+        color = colors.get(key)
+        if color is None and isinstance(key, str) and key.startswith("Det. code"):
+            color = colors["Det. code"]
+        line, = ax.plot(agg.x, agg.m, "-", color=color, lw=1.6,
+                        label=f"{key} ({int(agg.k.max())} seed{'s' if agg.k.max() > 1 else ''})")
+        if band and agg.k.max() > 1:
+            ax.fill_between(agg.x, agg.m - agg.s.fillna(0), agg.m + agg.s.fillna(0),
+                            color=line.get_color(), alpha=0.15, lw=0)
+    ax.set_xlabel(x.replace("_", " "))
+    ax.set_ylabel(y.replace("_", " "))
     if title:
         ax.set_title(title, fontsize=10)
     return ax

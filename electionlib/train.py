@@ -582,10 +582,12 @@ def _draco_step(cfg, Gp, Gs, code, byz, worker_rngs):
 
 
 def run_cached(cfg: TrainConfig, *, force: bool = False, root=None, progress: bool = True,
-               dataset: data.Dataset | None = None) -> RunResult:
+               dataset: data.Dataset | None = None, only_cached: bool = False) -> RunResult:
     """:func:`run`, reusing ``results/train/<hash>/`` when it exists (``force`` recomputes).
 
     The folder holds ``config.json``, ``metrics.csv`` and ``summary.json`` (atomic writes).
+    With ``only_cached=True`` a missing result raises ``FileNotFoundError`` instead of
+    training (notebook 05 regenerates figures from results only).
     """
     from . import experiments
 
@@ -595,6 +597,9 @@ def run_cached(cfg: TrainConfig, *, force: bool = False, root=None, progress: bo
         summary = json.loads(spath.read_text())
         summary["results_dir"] = str(folder)
         return RunResult(cfg, pd.read_csv(mpath), summary)
+    if only_cached:
+        raise FileNotFoundError(f"no stored result for this configuration in {folder}: run "
+                                f"notebook 04 (or ./run_all.sh) first")
     res = run(cfg, progress=progress, dataset=dataset)
     experiments.atomic_write_text(folder / "config.json",
                                   json.dumps(cfg.to_dict(), indent=2, sort_keys=True))

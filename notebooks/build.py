@@ -1,6 +1,7 @@
 """Build the notebooks from their sources, and adopt executed copies.
 
   python notebooks/build.py            notebooks/src/NN_name.py -> notebooks/NN_name.ipynb
+                                       (only where the cells changed; outputs are dropped)
   python notebooks/build.py --adopt D  copy executed notebooks from folder D (e.g.
                                        results/executed/quick) into notebooks/, without
                                        papermill's injected-parameters cell
@@ -75,7 +76,12 @@ def main(argv: list[str]) -> int:
         return 0
     for src in sorted((HERE / "src").glob("[0-9][0-9]_*.py")):
         nb = convert(src)
-        nbformat.write(nb, HERE / f"{src.stem}.ipynb")
+        out = HERE / f"{src.stem}.ipynb"
+        if out.exists():
+            old = nbformat.read(out, as_version=4)
+            if [c.source for c in old.cells] == [c.source for c in nb.cells]:
+                continue  # unchanged: keep the executed outputs
+        nbformat.write(nb, out)
         print(f"built notebooks/{src.stem}.ipynb ({len(nb.cells)} cells)")
     return 0
 
