@@ -410,6 +410,17 @@ def _fmnist_dir(root) -> tuple[Path, dict[str, Path]]:
 
 
 def _load_fmnist(root, *, normalize: bool, verify: bool) -> Dataset:
+    """Fashion-MNIST, parsed once per process per (folder, normalize, verify)."""
+    folder, _ = _fmnist_dir(root)
+    return _load_fmnist_cached(str(folder), normalize, verify)
+
+
+@functools.lru_cache(maxsize=2)
+def _load_fmnist_cached(folder: str, normalize: bool, verify: bool) -> Dataset:
+    return _load_fmnist_uncached(folder, normalize=normalize, verify=verify)
+
+
+def _load_fmnist_uncached(root, *, normalize: bool, verify: bool) -> Dataset:
     folder, files = _fmnist_dir(root)
     arrays = {}
     for (split, part), base in FMNIST_FILES.items():
