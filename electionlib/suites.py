@@ -139,7 +139,7 @@ def draco_grid(profile: str, seed: int = 0, n: int = 15):
     reversed-gradient and constant attacks, s = 1, 2 (n = 15 is divisible by 3 and 5)."""
     base = {**fmnist_base(profile), "lr": FP_LR[profile], "seed": seed, "n": n,
             "momentum": "server"}
-    out = [(dict(attack="none", s=0, scheme="mean (no attack)"),
+    out = [(dict(attack="none", s=0, scheme="mean (no attack)", seed=seed),
             TrainConfig(**{**base, "aggregator": "mean"}))]
     for attack in ("reversed_gradient", "constant"):
         for s in (1, 2):
@@ -149,7 +149,7 @@ def draco_grid(profile: str, seed: int = 0, n: int = 15):
                               ("mean", dict(aggregator="mean"))]:
                 cfg = TrainConfig(**{**base, "b": s, "design_b": s if "code" in kw else None,
                                      "attack": attack, **kw})
-                out.append((dict(attack=attack, s=s, scheme=label), cfg))
+                out.append((dict(attack=attack, s=s, scheme=label, seed=seed), cfg))
     return out
 
 
@@ -158,7 +158,7 @@ def brsgd_grid(profile: str, seed: int = 0, m: int = 20):
     four attacks, BrSGD vs median vs mean vs Krum (one seed)."""
     base = {**fmnist_base(profile), "lr": FP_LR[profile], "seed": seed, "n": m,
             "momentum": "server"}
-    out = [(dict(alpha=0.0, attack="none", rule="mean"),
+    out = [(dict(alpha=0.0, attack="none", rule="mean", seed=seed),
             TrainConfig(**{**base, "aggregator": "mean"}))]
     for alpha in (0.10, 0.25, 0.50):
         f = int(round(alpha * m))
@@ -167,7 +167,7 @@ def brsgd_grid(profile: str, seed: int = 0, m: int = 20):
                                  ("krum", (("f", min(f, (m - 3) // 2)),))]:
                 cfg = TrainConfig(**{**base, "b": f, "attack": attack, "aggregator": rule,
                                      "agg_params": params})
-                out.append((dict(alpha=alpha, attack=attack, rule=rule), cfg))
+                out.append((dict(alpha=alpha, attack=attack, rule=rule, seed=seed), cfg))
     return out
 
 

@@ -607,3 +607,45 @@ def run_cached(cfg: TrainConfig, *, force: bool = False, root=None, progress: bo
     experiments.atomic_write_text(spath, json.dumps(res.summary, indent=2, sort_keys=True))
     res.summary["results_dir"] = str(folder)
     return res
+
+
+def sign_agreement(cfg: TrainConfig, params: np.ndarray | None = None, *, steps: int = 20,
+                   reference: int = 4096) -> pd.DataFrame:
+    """How often a partition's mini-batch gradient sign agrees with the full gradient's.
+
+    At parameters ``params`` (default: the initial model), draws ``steps`` rounds of the
+    ``k`` partition mini-batches of ``cfg`` (batch ``rho * B``) and compares each partition
+    gradient's sign with that of a large-batch reference gradient (``reference`` examples),
+    per coordinate. The agreement rate ``a`` of a coordinate implies an SNR
+    ``S = Phi^-1(a)`` under the Gaussian model of notebooks 01 and 03, which sets how much
+    a few reversed votes can do.
+
+    Returns:
+        DataFrame with one row per coordinate: ``agreement`` and ``S`` (clipped to [0, 5]),
+        plus ``abs_grad`` (magnitude of the reference gradient).
+    """
+    from scipy import stats
+
+    st = _streams(cfg.seed)
+    ds = data.load(cfg.dataset, subsample=cfg.subsample,
+                   rng=np.random.default_rng(st["data"]) if cfg.subsample else None)
+    k = cfg.k if cfg.k is not None else cfg.n
+    parts = data.partition(ds.n_train, k, np.random.default_rng(st["data"].spawn(1)[0]))
+    B = max(1, int(round(cfg.rho * cfg.batch)))
+    sampler = data.PartitionSampler(parts, B, np.random.default_rng(st["sampler"]))
+    extra = {"bias": False} if ds.name == "amazon" else {}
+    model = models.get(cfg.model, ds, seed=int(st["model"].generate_state(1)[0]), **extra)
+    fn = PartitionGradients(model, ds)
+    w = models.flat_params(model) if params is None else torch.from_numpy(
+        np.asarray(params, dtype=np.float32))
+    rng = np.random.default_rng(st["eval"])
+    ref_idx = rng.choice(ds.n_train, size=(1, min(reference, ds.n_train)), replace=False)
+    ref, _ = fn(w, ref_idx)
+    ref_sign = torch.sign(ref[0])
+    agree = torch.zeros(fn.d)
+    for _ in range(steps):
+        Gp, _ = fn(w, sampler.next())
+        agree += (torch.sign(Gp) == ref_sign).float().mean(0)
+    a = (agree / steps).numpy()
+    S = np.clip(stats.norm.ppf(np.clip(a, 1e-6, 1 - 1e-6)), 0.0, 5.0)
+    return pd.DataFrame({"agreement": a, "S": S, "abs_grad": ref[0].abs().numpy()})

@@ -1,0 +1,60 @@
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from electionlib import suites as S
+from electionlib import train as T
+
+
+def test_grids_are_well_formed_for_every_profile():
+    for prof in ("ci", "quick", "full"):
+        g4 = S.figure_grid([(5, 1), (9, 2), (15, 3)], prof)
+        g5 = S.figure_grid([(5, 2), (9, 3), (15, 6)], prof)
+        assert len(g4) == 15 * len(S.SEEDS[prof]) and len(g5) == len(g4)
+        det = [c for lab, c in g5 if lab["scheme"].startswith("Det.")]
+        assert all(c.design_b < c.n // 2 for c in det)  # Algorithm 1's range, mismatch at (5,2)
+        assert {c.lr for _, c in g4} == {S.VOTE_LR[prof]}
+        for grid in (S.amazon_grid(prof), S.draco_grid(prof), S.brsgd_grid(prof)):
+            cfgs = [c for _, c in grid]
+            assert len(set(cfgs)) == len(cfgs)  # no duplicate configurations
+        labels = [tuple(lab.values()) for lab, _ in S.appendix_grid(prof)]
+        assert len(set(labels)) == len(labels)  # (A.4 and A.6 share one run by design)
+    br = S.brsgd_grid("ci")
+    assert {lab["alpha"] for lab, _ in br} == {0.0, 0.1, 0.25, 0.5}
+    assert {c.b for lab, c in br if lab["alpha"] == 0.5} == {10}
+
+
+def test_final_table_and_time_to_accuracy():
+    df = pd.DataFrame({
+        "scheme": ["a"] * 6 + ["b"] * 6,
+        "seed": [0, 0, 0, 1, 1, 1] * 2,
+        "step": [0, 1, 2] * 4,
+        "accuracy": [0.1, 0.5, 0.8, 0.1, 0.7, 0.9, 0.1, 0.2, 0.3, 0.1, 0.2, 0.4],
+        "modelled_seconds": [0, 1, 2] * 4,
+    })
+    ft = S.final_table(df, ["scheme"]).set_index("scheme")
+    assert ft.loc["a", "mean"] == pytest.approx(0.85) and ft.loc["a", "seeds"] == 2
+    tt = S.time_to_accuracy(df, ["scheme"], [0.6, 0.85]).set_index("scheme")
+    assert tt.loc["a", "60%"] == 1.0  # seed-averaged curve: 0.6 at step 1
+    assert tt.loc["a", "85%"] == 2.0
+    assert math.isinf(tt.loc["b", "60%"])
+
+
+def test_run_grid_only_cached_never_trains(tmp_path):
+    cfg = T.TrainConfig(dataset="digits", n=5, epochs=0.2, seed=1)
+    with pytest.raises(FileNotFoundError, match="notebook 04"):
+        S.run_grid([({"x": 1}, cfg)], root=tmp_path, only_cached=True, progress=False)
+    a = S.run_grid([({"x": 1}, cfg)], root=tmp_path, progress=False)
+    b = S.run_grid([({"x": 1}, cfg)], root=tmp_path, only_cached=True, progress=False)
+    pd.testing.assert_frame_equal(a, b)
+    assert (a.x == 1).all()
+
+
+def test_sign_agreement_is_a_rate():
+    cfg = T.TrainConfig(dataset="digits", n=5, batch=8)
+    sa = T.sign_agreement(cfg, steps=3, reference=500)
+    assert len(sa) > 1000
+    assert sa.agreement.between(0, 1).all() and sa.S.between(0, 5).all()
+    assert np.isfinite(sa.abs_grad).all()
