@@ -23,6 +23,8 @@ __all__ = [
     "theorem1_table",
     "lemma1_table",
     "mc_grid",
+    "brsgd_threshold_sensitivity",
+    "verdict",
     "claims_table",
 ]
 
@@ -217,11 +219,57 @@ def mc_grid(cells, *, trials: int, seed=0, tie: str = "coin", level: float = 0.9
     return pd.DataFrame(rows)
 
 
+def brsgd_threshold_sensitivity(honest, *, f: int, attack: str = "gaussian", multipliers=None,
+                                beta: float = 0.5, seed=0) -> pd.DataFrame:
+    """BrSGD's sensitivity to its threshold 𝔗 (the paper gives no value).
+
+    ``f`` Byzantine rows (the attack of :func:`electionlib.attacks.attack_gradient`, applied
+    to copies of the first rows) are appended to the honest rows; BrSGD runs with
+    ``𝔗 = multiplier * 𝔗_default`` (``𝔗_default`` = the library's median-distance rule on
+    the attacked input) and the relative error ``||out - mean(honest)|| / ||mean(honest)||``
+    is reported with the sizes of C1 and of the selection.
+
+    Returns:
+        DataFrame: multiplier, threshold, rel_error, c1_size, selected, fallback.
+    """
+    from . import aggregators
+
+    honest = np.asarray(honest, dtype=np.float64)
+    h = honest.shape[0]
+    rng = np.random.default_rng(seed)
+    byz = np.stack([attacks.attack_gradient(attack, honest[i % h], honest=honest, n=h + f, f=f,
+                                            rng=rng) for i in range(f)]) if f else honest[:0]
+    x = np.vstack([honest, byz])
+    default = aggregators.get("brsgd", beta=beta).trace(x).threshold
+    target = honest.mean(axis=0)
+    rows = []
+    for mlt in multipliers or (0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0):
+        tr = aggregators.get("brsgd", beta=beta, threshold=mlt * default).trace(x)
+        rows.append(dict(multiplier=mlt, threshold=mlt * default,
+                         rel_error=float(np.linalg.norm(tr.output - target)
+                                         / np.linalg.norm(target)),
+                         c1_size=int(np.sum(tr.c1)), selected=int(np.sum(tr.selected)),
+                         fallback=bool(tr.fallback)))
+    return pd.DataFrame(rows)
+
+
+def verdict(gap: float, paper_min: float) -> str:
+    """``yes`` if ``gap >= paper_min``, ``direction only`` if ``0 < gap < paper_min``, else ``NO``.
+
+    Example:
+        >>> verdict(0.12, 0.15), verdict(0.2, 0.15), verdict(-0.01, 0.05)
+        ('direction only', 'yes', 'NO')
+    """
+    return "yes" if gap >= paper_min else ("direction only" if gap > 0 else "NO")
+
+
 def claims_table(rows) -> pd.DataFrame:
     """The "paper says / we measured / holds?" table that ends every notebook.
 
     Args:
-        rows: iterable of ``(claim, paper_says, we_measured, holds)``.
+        rows: iterable of ``(claim, paper_says, we_measured, holds)``; ``holds`` is a bool
+            (``yes`` / ``NO``) or a string verdict such as ``"direction only"`` (the sign of
+            the effect is reproduced but not its size).
 
     Example:
         >>> claims_table([("eq. (5)", "r = 3.8", "3.8", True)]).loc[0, "holds"]
@@ -230,6 +278,6 @@ def claims_table(rows) -> pd.DataFrame:
     out = []
     for claim, paper, measured, holds in rows:
         out.append({"claim": claim, "paper says": paper, "we measured": measured,
-                    "holds?": "yes" if holds else "NO"})
+                    "holds?": holds if isinstance(holds, str) else ("yes" if holds else "NO")})
     return pd.DataFrame(out).rename(columns={"holds?": "holds"})
 

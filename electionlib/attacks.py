@@ -365,7 +365,8 @@ def attack_gradient(name: str, own, *, honest=None, n: int | None = None, f: int
         out = honest.mean(axis=0) - alie_z(n, f) * honest.std(axis=0)
     else:  # ipm
         out = -p["epsilon"] * honest.mean(axis=0)
-    return np.asarray(out, dtype=own.dtype)
+    with np.errstate(over="ignore"):  # x 1e10 may overflow float32 to inf: that is the attack
+        return np.asarray(out, dtype=own.dtype)
 
 
 def shift_labels(y, n_classes: int = 10):

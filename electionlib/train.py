@@ -49,6 +49,9 @@ from ._progress import progress as _bar
 __all__ = ["TrainConfig", "RunResult", "run", "run_cached", "modelled_step_seconds",
            "VOTE_CODES", "DRACO_CODES"]
 
+#: Part of every stored result's key: bump when a change alters what a run records.
+TRAINER_VERSION = 2
+
 VOTE_CODES = ("uncoded", "bernoulli", "deterministic")
 DRACO_CODES = ("draco-repetition", "draco-cyclic")
 MOMENTA = ("server", "worker", "none")
@@ -367,7 +370,9 @@ def run(cfg: TrainConfig, *, progress: bool = True, dataset: data.Dataset | None
 
     Returns:
         :class:`RunResult`; ``metrics`` columns: step, epoch, lr, wall_seconds,
-        modelled_seconds, train_loss, test_loss and ``accuracy`` or ``auc``.
+        modelled_seconds (slowest load x median per-partition gradient time + encode +
+        decode + communication, cumulative), load_units, other_seconds, train_loss,
+        test_loss and ``accuracy`` or ``auc``.
     """
     st = _streams(cfg.seed)
     ds = dataset or data.load(cfg.dataset, subsample=cfg.subsample,
@@ -421,7 +426,9 @@ def run(cfg: TrainConfig, *, progress: bool = True, dataset: data.Dataset | None
     vel = torch.zeros(k, d) if cfg.momentum == "worker" else None
     rows = []
     t_start = time.perf_counter()
-    modelled = 0.0
+    t_parts: list[float] = []  # measured per-partition gradient time, one per step
+    cum_load = 0.0  # sum over steps of the slowest worker's load (partitions)
+    cum_other = 0.0  # sum over steps of encode + decode + communication seconds
     losses = []
     metric_name = "auc" if ds.metric == "auc" else "accuracy"
 
@@ -429,7 +436,7 @@ def run(cfg: TrainConfig, *, progress: bool = True, dataset: data.Dataset | None
         ev = evaluate(model, w, ds, test_idx)
         rows.append(dict(step=step, epoch=step / steps_per_epoch, lr=lr_at(step),
                          wall_seconds=time.perf_counter() - t_start,
-                         modelled_seconds=modelled,
+                         load_units=cum_load, other_seconds=cum_other,
                          train_loss=float(np.mean(losses)) if losses else float("nan"),
                          **ev))
         losses.clear()
@@ -471,20 +478,28 @@ def run(cfg: TrainConfig, *, progress: bool = True, dataset: data.Dataset | None
             mom.mul_(cfg.eta).add_(upd)
             upd = mom
         w = w - lr_at(step) * upd
-        modelled += modelled_step_seconds(int(loads.max()), t_grad / k, t_enc, t_dec, n,
-                                          up_bytes, down_bytes, cfg.bandwidth)
+        t_parts.append(t_grad / k)
+        cum_load += int(loads.max())
+        cum_other += modelled_step_seconds(0, 0.0, t_enc, t_dec, n, up_bytes, down_bytes,
+                                           cfg.bandwidth)
         if step % eval_steps == 0 or step == total_steps:
             record(step)
         if not torch.isfinite(w).all():
             record(step)
             break
     metrics = pd.DataFrame(rows)
+    # Modelled time uses the run's MEDIAN per-partition gradient time, so that a transient
+    # slowdown of this shared machine does not distort the time axis.
+    t_part = float(np.median(t_parts)) if t_parts else 0.0
+    metrics["modelled_seconds"] = metrics.load_units * t_part + metrics.other_seconds
+    modelled = float(metrics.modelled_seconds.iloc[-1])
     summary = {
         f"final_{metric_name}": float(metrics[metric_name].iloc[-1]),
         "model_dimension": d,
         "bytes_per_worker_per_step": int(up_bytes),
         "wall_seconds": float(time.perf_counter() - t_start),
-        "modelled_seconds": float(modelled),
+        "modelled_seconds": modelled,
+        "t_partition_median": t_part,
         "steps": int(metrics.step.iloc[-1]),
         "redundancy": float(G.sum() / G.shape[1]),
         "byzantine": [int(i) for i in byz],
@@ -591,7 +606,8 @@ def run_cached(cfg: TrainConfig, *, force: bool = False, root=None, progress: bo
     """
     from . import experiments
 
-    folder = experiments.results_dir(root) / "train" / experiments.config_hash(cfg.to_dict())
+    key = {**cfg.to_dict(), "trainer_version": TRAINER_VERSION}
+    folder = experiments.results_dir(root) / "train" / experiments.config_hash(key)
     mpath, spath = folder / "metrics.csv", folder / "summary.json"
     if mpath.is_file() and spath.is_file() and not force:
         summary = json.loads(spath.read_text())
@@ -626,6 +642,22 @@ def sign_agreement(cfg: TrainConfig, params: np.ndarray | None = None, *, steps:
     """
     from scipy import stats
 
+    fn, sampler, ds, w, st = _gradient_setup(cfg, params)
+    rng = np.random.default_rng(st["eval"])
+    ref_idx = rng.choice(ds.n_train, size=(1, min(reference, ds.n_train)), replace=False)
+    ref, _ = fn(w, ref_idx)
+    ref_sign = torch.sign(ref[0])
+    agree = torch.zeros(fn.d)
+    for _ in range(steps):
+        Gp, _ = fn(w, sampler.next())
+        agree += (torch.sign(Gp) == ref_sign).float().mean(0)
+    a = (agree / steps).numpy()
+    S = np.clip(stats.norm.ppf(np.clip(a, 1e-6, 1 - 1e-6)), 0.0, 5.0)
+    return pd.DataFrame({"agreement": a, "S": S, "abs_grad": ref[0].abs().numpy()})
+
+
+def _gradient_setup(cfg: TrainConfig, params=None):
+    """The run's data, partitions, sampler, model and gradient function, without training."""
     st = _streams(cfg.seed)
     ds = data.load(cfg.dataset, subsample=cfg.subsample,
                    rng=np.random.default_rng(st["data"]) if cfg.subsample else None)
@@ -638,14 +670,17 @@ def sign_agreement(cfg: TrainConfig, params: np.ndarray | None = None, *, steps:
     fn = PartitionGradients(model, ds)
     w = models.flat_params(model) if params is None else torch.from_numpy(
         np.asarray(params, dtype=np.float32))
-    rng = np.random.default_rng(st["eval"])
-    ref_idx = rng.choice(ds.n_train, size=(1, min(reference, ds.n_train)), replace=False)
-    ref, _ = fn(w, ref_idx)
-    ref_sign = torch.sign(ref[0])
-    agree = torch.zeros(fn.d)
-    for _ in range(steps):
-        Gp, _ = fn(w, sampler.next())
-        agree += (torch.sign(Gp) == ref_sign).float().mean(0)
-    a = (agree / steps).numpy()
-    S = np.clip(stats.norm.ppf(np.clip(a, 1e-6, 1 - 1e-6)), 0.0, 5.0)
-    return pd.DataFrame({"agreement": a, "S": S, "abs_grad": ref[0].abs().numpy()})
+    return fn, sampler, ds, w, st
+
+
+def partition_gradients(cfg: TrainConfig, params: np.ndarray | None = None) -> np.ndarray:
+    """One step's ``(k, d)`` partition gradients of ``cfg`` at ``params`` (default: initial).
+
+    Example:
+        >>> g = partition_gradients(TrainConfig(dataset="digits", n=4))
+        >>> g.shape[0], g.dtype
+        (4, dtype('float32'))
+    """
+    fn, sampler, _, w, _ = _gradient_setup(cfg, params)
+    G, _ = fn(w, sampler.next())
+    return G.numpy()

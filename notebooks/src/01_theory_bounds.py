@@ -77,8 +77,10 @@ plt.show()
 # or tied worker counts as not correct).
 
 # %%
-ns = np.unique(np.geomspace(9, P["theory_n_max"], 25).astype(int))
-l1 = el.analysis.lemma1_table(ns, [0.5, 1.0, 2.0], [0.5, 1.0, 2.0])
+ns = [int(x) for x in np.unique(np.geomspace(9, P["theory_n_max"], 25).astype(int))]
+l1 = el.experiments.cached_table(
+    "01_lemma1", dict(n=ns, C=[0.5, 1.0, 2.0], S=[0.5, 1.0, 2.0]),
+    lambda: el.analysis.lemma1_table(ns, [0.5, 1.0, 2.0], [0.5, 1.0, 2.0]))
 valid = l1[l1.valid]
 assert (valid.q_star >= valid.exact_local).all(), "Lemma 1 bound violated"
 fig, axes = el.plots.new_axes(3, 1)
@@ -106,12 +108,16 @@ print(f"q* exceeds 1/2 (Theorem 1 then says nothing) in "
 # would predict from the exact local error.
 
 # %%
-th_rows = []
-for alpha, S_ in [(0.2, 1.0), (0.2, 2.0), (0.3, 2.0)]:
-    d = el.analysis.theorem1_table(ns, alpha, 1.0, S_)
-    d["S"] = S_
-    th_rows.append(d)
-th = pd.concat(th_rows, ignore_index=True)
+def theorem1_tables():
+    rows = []
+    for alpha, S_ in [(0.2, 1.0), (0.2, 2.0), (0.3, 2.0)]:
+        rows.append(el.analysis.theorem1_table(ns, alpha, 1.0, S_).assign(S=S_))
+    return pd.concat(rows, ignore_index=True)
+
+
+th = el.experiments.cached_table("01_theorem1", dict(n=ns, cells=[(0.2, 1.0), (0.2, 2.0),
+                                                                  (0.3, 2.0)], C=1.0),
+                                 theorem1_tables)
 ok = th.dropna(subset=["bound"])
 assert (ok.exact <= ok.bound).all(), "Theorem 1 bound violated"
 fig, axes = el.plots.new_axes(3, 1)
@@ -151,7 +157,7 @@ assert r1.n <= 40
 # ## Claims
 
 # %%
-el.analysis.claims_table([
+claims = el.analysis.claims_table([
     ("Lemma C.4", "P(sign error) <= 2/(9S²) or 1/2 - S/(2√3)", "holds against Gaussian exact "
      f"on {len(c4)} values of S", True),
     ("Lemma E.1", "q(n_i) <= exp(-n_i S²/(2(S²+4)))", "holds against exact for odd n_i <= 41",
@@ -165,3 +171,6 @@ el.analysis.claims_table([
      f"condition (3) first holds at n = {r1.n} (natural log); exact at n=40: {ex40:.1e}",
      r1.n <= 40 and ex40 < 0.01),
 ])
+el.experiments.atomic_write_text(el.experiments.results_dir() / "01_claims.csv",
+                                 claims.to_csv(index=False))
+claims

@@ -169,7 +169,7 @@ worst_sets.round(4)
 
 # %%
 t21 = cert.loc[cert.n == cert.n.max(), "seconds"].max()
-el.analysis.claims_table([
+claims = el.analysis.claims_table([
     ("Theorem 3", "Algorithm 1 is perfectly b-tolerant for 0 < b < floor(n/2)",
      f"certified exactly for all {len(cert)} (n, b) with odd n <= {cert.n.max()}",
      cert.tolerant.all()),
@@ -181,3 +181,6 @@ el.analysis.claims_table([
     ("Lemma 2 check speed (issue)", "exhaustive, seconds for n <= 21",
      f"slowest check at n={cert.n.max()}: {t21:.3f} s", t21 < 10),
 ])
+el.experiments.atomic_write_text(el.experiments.results_dir() / "02_claims.csv",
+                                 claims.to_csv(index=False))
+claims
