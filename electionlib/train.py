@@ -374,21 +374,14 @@ def run(cfg: TrainConfig, *, progress: bool = True, dataset: data.Dataset | None
         decode + communication, cumulative), load_units, other_seconds, train_loss,
         test_loss and ``accuracy`` or ``auc``.
     """
-    st = _streams(cfg.seed)
-    ds = dataset or data.load(cfg.dataset, subsample=cfg.subsample,
-                              rng=np.random.default_rng(st["data"]) if cfg.subsample else None)
-    k = cfg.k if cfg.k is not None else cfg.n
+    grads_fn, sampler, ds, w, st = _gradient_setup(cfg, None, dataset)
+    model = grads_fn.model
+    k = sampler.k
     n = cfg.n
-    data_rng = np.random.default_rng(st["data"].spawn(1)[0])
-    parts = data.partition(ds.n_train, k, data_rng)
-    B = max(1, int(round(cfg.rho * cfg.batch)))
-    sampler = data.PartitionSampler(parts, B, np.random.default_rng(st["sampler"]))
-    seed_model = int(st["model"].generate_state(1)[0])
-    extra = {"bias": False} if ds.name == "amazon" else {}  # the paper's d = 263,500
-    model = models.get(cfg.model, ds, seed=seed_model, **extra)
-    grads_fn = PartitionGradients(model, ds)
+    B = sampler.batch
+    parts_total = sum(sampler.sizes)
     d = grads_fn.d
-    w = models.flat_params(model).to(torch.float32).clone()
+    w = w.to(torch.float32).clone()
     test_idx = None
     if cfg.test_subsample is not None and cfg.test_subsample < ds.n_test:
         test_idx = np.sort(np.random.default_rng(st["eval"]).choice(
@@ -419,7 +412,7 @@ def run(cfg: TrainConfig, *, progress: bool = True, dataset: data.Dataset | None
         up_bytes = down_bytes = 4 * d
     byz = A.byzantine_set(G, cfg.b, select=cfg.byz_select, rng=byz_rng)
 
-    steps_per_epoch = sum(len(p) for p in parts) / (B * k)
+    steps_per_epoch = parts_total / (B * k)
     total_steps = max(1, int(math.ceil(cfg.epochs * steps_per_epoch)))
     eval_steps = max(1, int(round(cfg.eval_every * steps_per_epoch)))
     mom = torch.zeros(d) if cfg.momentum == "server" else None
@@ -656,16 +649,20 @@ def sign_agreement(cfg: TrainConfig, params: np.ndarray | None = None, *, steps:
     return pd.DataFrame({"agreement": a, "S": S, "abs_grad": ref[0].abs().numpy()})
 
 
-def _gradient_setup(cfg: TrainConfig, params=None):
-    """The run's data, partitions, sampler, model and gradient function, without training."""
+def _gradient_setup(cfg: TrainConfig, params=None, dataset: data.Dataset | None = None):
+    """The run's data, partitions, sampler, model and gradient function, without training.
+
+    Shared by :func:`run`, :func:`sign_agreement` and :func:`partition_gradients`, so all
+    three see the same partitions, batches and initial model for a given ``cfg``.
+    """
     st = _streams(cfg.seed)
-    ds = data.load(cfg.dataset, subsample=cfg.subsample,
-                   rng=np.random.default_rng(st["data"]) if cfg.subsample else None)
+    ds = dataset or data.load(cfg.dataset, subsample=cfg.subsample,
+                              rng=np.random.default_rng(st["data"]) if cfg.subsample else None)
     k = cfg.k if cfg.k is not None else cfg.n
     parts = data.partition(ds.n_train, k, np.random.default_rng(st["data"].spawn(1)[0]))
     B = max(1, int(round(cfg.rho * cfg.batch)))
     sampler = data.PartitionSampler(parts, B, np.random.default_rng(st["sampler"]))
-    extra = {"bias": False} if ds.name == "amazon" else {}
+    extra = {"bias": False} if ds.name == "amazon" else {}  # the paper's d = 263,500
     model = models.get(cfg.model, ds, seed=int(st["model"].generate_state(1)[0]), **extra)
     fn = PartitionGradients(model, ds)
     w = models.flat_params(model) if params is None else torch.from_numpy(
