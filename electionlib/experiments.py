@@ -30,6 +30,8 @@ __all__ = [
     "cached_table",
     "save_figure",
     "figures_dir",
+    "save_table",
+    "load_table",
 ]
 
 
@@ -137,6 +139,24 @@ def cached_table(
                                                           indent=2, sort_keys=True))
     atomic_write_text(table, df.to_csv(index=False))
     return pd.read_csv(table)
+
+
+def save_table(df, name: str, root: str | os.PathLike | None = None) -> Path:
+    """Write ``df`` to ``results/tables/<name>.csv`` atomically (read back by notebook 05)."""
+    if not name or "/" in name or name.startswith("."):
+        raise ValueError(f"name={name!r} must be a plain file name")
+    return atomic_write_text(results_dir(root) / "tables" / f"{name}.csv", df.to_csv(index=False))
+
+
+def load_table(name: str, root: str | os.PathLike | None = None):
+    """Read ``results/tables/<name>.csv``; ``FileNotFoundError`` names the notebook to run."""
+    import pandas as pd
+
+    path = results_dir(root) / "tables" / f"{name}.csv"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: run notebook {name[:2]} first "
+                                f"(./run_all.sh runs every notebook in order)")
+    return pd.read_csv(path)
 
 
 def figures_dir(root: str | os.PathLike | None = None) -> Path:

@@ -95,3 +95,13 @@ def test_train_command_json(tmp_path):
 def test_train_command_bad_config_is_a_clear_error(tmp_path, capsys):
     assert cli.main(["train", "--code", "bernoulli", "--results", str(tmp_path)]) == 2
     assert "exactly one of r" in capsys.readouterr().err
+
+
+def test_save_and_load_table(tmp_path):
+    df = pd.DataFrame({"a": [1, 2]})
+    experiments.save_table(df, "01_x", root=tmp_path)
+    pd.testing.assert_frame_equal(experiments.load_table("01_x", root=tmp_path), df)
+    with pytest.raises(FileNotFoundError, match="run notebook 02"):
+        experiments.load_table("02_missing", root=tmp_path)
+    with pytest.raises(ValueError, match="name"):
+        experiments.save_table(df, "../x", root=tmp_path)

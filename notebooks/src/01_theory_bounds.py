@@ -120,6 +120,8 @@ th = el.experiments.cached_table("01_theorem1", dict(n=ns, cells=[(0.2, 1.0), (0
                                  theorem1_tables)
 ok = th.dropna(subset=["bound"])
 assert (ok.exact <= ok.bound).all(), "Theorem 1 bound violated"
+el.experiments.save_table(th, "01_theorem1")
+el.experiments.save_table(l1, "01_lemma1")
 fig, axes = el.plots.new_axes(3, 1)
 for ax, ((alpha, S_), d) in zip(axes[0], th.groupby(["alpha", "S"]), strict=True):
     ax.plot(d.n, d.bound, "--", color="gray", label="Theorem 1: 1/Δ*")

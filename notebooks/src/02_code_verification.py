@@ -57,6 +57,7 @@ cert = el.analysis.algorithm1_certificates(P["verify_n_max"], progress=True)
 assert cert["tolerant"].all(), "Theorem 3 violated"
 assert cert["fails_at_b_plus_1"].all()
 assert np.allclose(cert["redundancy"], cert["eq5"], atol=1e-12), "eq. (5) mismatch"
+el.experiments.save_table(cert, "02_certificates")
 worst = cert.loc[cert["seconds"].idxmax()]
 print(f"{len(cert)} (n, b) pairs certified; slowest check: n={worst.n}, b={worst.b}, "
       f"{worst.messages:,} messages in {worst.seconds:.3f} s")
@@ -133,6 +134,7 @@ bern = el.experiments.cached_table(
     "02_bernoulli_tolerance", cfg,
     lambda: el.analysis.bernoulli_tolerance(n_b, p_values, [0, 1, 2, 3],
                                             samples=cfg["samples"], seed=0, progress=True))
+el.experiments.save_table(bern, "02_bernoulli_tolerance")
 fig, axes = el.plots.new_axes(1, 1, width=5)
 ax = axes[0, 0]
 for b, d in bern.groupby("b"):

@@ -77,6 +77,7 @@ for n in P["mc_n"]:
         "03_mc_vs_b", cfg,
         lambda cells=cells, n=n: el.analysis.mc_grid(cells, trials=P["mc_trials"], seed=n,
                                                      progress=True))
+el.experiments.save_table(pd.concat(curves.values()), "03_mc_vs_b")
 for n, df in curves.items():
     fig, axes = el.plots.new_axes(4, 2, width=3.6, height=2.9, sharex=True)
     for (i, target), (j, attack) in itertools.product(enumerate(["sign", "mu"]),
@@ -107,6 +108,7 @@ cfg = dict(cells=cells, trials=P["mc_trials"], seed=100 + n, tie="coin")
 snr = el.experiments.cached_table(
     "03_mc_vs_snr", cfg,
     lambda: el.analysis.mc_grid(cells, trials=P["mc_trials"], seed=100 + n, progress=True))
+el.experiments.save_table(snr, "03_mc_vs_snr")
 fig, axes = el.plots.new_axes(4, 1, width=3.6, height=3.0)
 for ax, (attack, target) in zip(axes[0], itertools.product(["worst", "reverse"], ["sign", "mu"]),
                                 strict=True):
