@@ -35,6 +35,7 @@ __all__ = [
     "amazon_grid",
     "draco_grid",
     "brsgd_grid",
+    "sensitivity_grid",
     "run_grid",
     "final_table",
     "time_to_accuracy",
@@ -168,6 +169,27 @@ def brsgd_grid(profile: str, seed: int = 0, m: int = 20):
                 cfg = TrainConfig(**{**base, "b": f, "attack": attack, "aggregator": rule,
                                      "agg_params": params})
                 out.append((dict(alpha=alpha, attack=attack, rule=rule, seed=seed), cfg))
+    return out
+
+
+def sensitivity_grid(profile: str, seed: int = 0, n: int = 9, b: int = 3):
+    """Does the size of the coding gain depend on the per-partition batch and on where the
+    momentum sits? (n, b) = (9, 3), reverse attack, one seed: no attack vs uncoded vs
+    Bernoulli E[r]=3, for B in {4, 16, 64} ({8, 16} at ci) and momentum at the master (lr 1e-4)
+    or per partition at the workers before the sign (lr 1e-3: the same effective step, since
+    momentum at the master multiplies the step by about 1/(1 - 0.9)). Declared before it was
+    run; reported in full."""
+    base = {**fmnist_base(profile), "seed": seed, "n": n}
+    batches = (8, 16) if profile == "ci" else (4, 16, 64)
+    out = []
+    for B in batches:
+        for mom, lr in (("server", VOTE_LR[profile]), ("worker", 10 * VOTE_LR[profile])):
+            for label, kw in [("no attack", dict(b=0)),
+                              ("SignSGD-MV (uncoded)", dict(b=b, attack="reverse")),
+                              ("Bern. code E[r]=3", dict(b=b, attack="reverse", code="bernoulli",
+                                                         r=3.0))]:
+                cfg = TrainConfig(**{**base, "batch": B, "momentum": mom, "lr": lr, **kw})
+                out.append((dict(batch=B, momentum=mom, scheme=label, seed=seed), cfg))
     return out
 
 

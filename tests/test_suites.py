@@ -16,7 +16,8 @@ def test_grids_are_well_formed_for_every_profile():
         det = [c for lab, c in g5 if lab["scheme"].startswith("Det.")]
         assert all(c.design_b < c.n // 2 for c in det)  # Algorithm 1's range, mismatch at (5,2)
         assert {c.lr for _, c in g4} == {S.VOTE_LR[prof]}
-        for grid in (S.amazon_grid(prof), S.draco_grid(prof), S.brsgd_grid(prof)):
+        for grid in (S.amazon_grid(prof), S.draco_grid(prof), S.brsgd_grid(prof),
+                     S.sensitivity_grid(prof)):
             cfgs = [c for _, c in grid]
             assert len(set(cfgs)) == len(cfgs)  # no duplicate configurations
         labels = [tuple(lab.values()) for lab, _ in S.appendix_grid(prof)]
