@@ -59,6 +59,7 @@ def _train(args) -> int:
         momentum=args.momentum, tie=args.tie, rho=args.rho, noise_var=args.noise_var,
         quant_bits=args.quant_bits, lr=args.lr, batch=args.batch, epochs=args.epochs,
         seed=args.seed, weight_decay=args.weight_decay,
+        lr_decay_epochs=tuple(float(x) for x in args.lr_decay_epochs.split(",") if x.strip()),
         subsample=args.subsample if args.subsample is not None
         else prof["train_subsample"].get(args.dataset),
         test_subsample=prof["train_test_subsample"].get(args.dataset),
@@ -127,6 +128,8 @@ def main(argv=None) -> int:
     t.add_argument("--quant-bits", type=int, default=1)
     t.add_argument("--lr", type=float, default=1e-3)
     t.add_argument("--weight-decay", type=float, default=0.0)
+    t.add_argument("--lr-decay-epochs", default="", metavar="E1,E2,...",
+                   help="epochs at which the learning rate is multiplied by 0.1 (Table B.2)")
     t.add_argument("--batch", type=int, default=16, help="per data partition")
     t.add_argument("--epochs", type=float, default=1.0)
     t.add_argument("--subsample", type=int, default=None, help="training examples kept")

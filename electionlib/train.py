@@ -246,7 +246,7 @@ class PartitionGradients:
             loss = F.cross_entropy(self.model(X[j]), Y[j])
             loss.backward()
             rows.append(models.flat_grad(self.model))
-            total += float(loss)
+            total += float(loss.detach())
         return torch.stack(rows), total / k
 
 

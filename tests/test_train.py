@@ -88,3 +88,26 @@ def test_bad_config(kw, match):
 def test_deterministic_design_b_out_of_range_is_clear():
     with pytest.raises(ValueError, match="b=4 must satisfy"):
         run(code="deterministic", b=4)
+
+
+def test_paper_scale_resnet18_cifar10_smoke(tmp_path, monkeypatch):
+    """The paper-scale configuration (Table B.2) runs end to end on tiny CIFAR-10-format files."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_data import write_tiny_cifar
+
+    from electionlib import suites as S
+
+    write_tiny_cifar(tmp_path / "cifar-10-batches-py", np.random.default_rng(0), n=6, n_test=4)
+    monkeypatch.setenv("ELECTIONLIB_DATA", str(tmp_path))
+    grid = S.figure_grid([(5, 1)], "ci", seeds=(0,), scale="paper")
+    assert {c.dataset for _, c in grid} == {"cifar10"} and grid[0][1].batch == 24
+    cfg = T.TrainConfig(**{**grid[1][1].to_dict(), "batch": 2, "epochs": 0.4, "eval_every": 0.2,
+                           "lr_decay_epochs": (0.2,)})
+    res = T.run(cfg, progress=False)
+    assert res.summary["model_dimension"] == 11_173_962
+    assert np.isfinite(res.params).all() and res.summary["steps"] >= 1
+    with pytest.raises(ValueError, match=r"\(n, b\)=\(7, 1\)"):
+        S.paper_base(7, 1)

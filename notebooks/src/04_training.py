@@ -18,6 +18,7 @@
 
 # %% tags=["parameters"]
 profile = "quick"
+scale = "cpu"  # "paper": Fig. 4/5 with CIFAR-10 + ResNet-18 and Table B.2 (your data, a GPU)
 
 # %%
 import os
@@ -60,7 +61,7 @@ def curves(df, pairs, title):
 
 # %%
 pairs4 = [(5, 1), (9, 2), (15, 3)]
-fig4 = S.run_grid(S.figure_grid(pairs4, profile))
+fig4 = S.run_grid(S.figure_grid(pairs4, profile, scale=scale))
 fig = curves(fig4, pairs4, "Fig. 4 analog (Fashion-MNIST, LeNet-5): test accuracy vs epoch "
              "(top) and vs modelled time (bottom)")
 el.experiments.save_figure(fig, "04_fig4_analog")
@@ -100,7 +101,7 @@ print(f"deterministic == attack-free: {identical4}; Bernoulli gain over uncoded:
 
 # %%
 pairs5 = [(5, 2), (9, 3), (15, 6)]
-fig5 = S.run_grid(S.figure_grid(pairs5, profile))
+fig5 = S.run_grid(S.figure_grid(pairs5, profile, scale=scale))
 fig = curves(fig5, pairs5, "Fig. 5 analog: test accuracy vs epoch (top) and modelled time "
              "(bottom)")
 el.experiments.save_figure(fig, "04_fig5_analog")

@@ -9,6 +9,7 @@
 
 # %% tags=["parameters"]
 profile = "quick"
+scale = "cpu"  # "paper": Fig. 4/5 with CIFAR-10 + ResNet-18 and Table B.2 (your data, a GPU)
 
 # %%
 import os
@@ -34,7 +35,7 @@ print(f"profile={profile}; reading {root}")
 
 # %%
 for name, pairs in [("fig4", [(5, 1), (9, 2), (15, 3)]), ("fig5", [(5, 2), (9, 3), (15, 6)])]:
-    df = S.run_grid(S.figure_grid(pairs, profile), only_cached=True, progress=False)
+    df = S.run_grid(S.figure_grid(pairs, profile, scale=scale), only_cached=True, progress=False)
     fig, axes = el.plots.new_axes(len(pairs), 2, width=4.0, height=2.9)
     for j, (n, b) in enumerate(pairs):
         d = df[(df.n == n) & (df.b == b)]
@@ -51,7 +52,7 @@ for name, pairs in [("fig4", [(5, 1), (9, 2), (15, 3)]), ("fig5", [(5, 2), (9, 3
 # `inf`: the scheme never reached the target within the run (the paper's ∞).
 
 # %%
-both = pd.concat([S.run_grid(S.figure_grid(p, profile), only_cached=True, progress=False)
+both = pd.concat([S.run_grid(S.figure_grid(p, profile, scale=scale), only_cached=True, progress=False)
                   for p in ([(5, 1), (9, 2), (15, 3)], [(5, 2), (9, 3), (15, 6)])])
 tA1 = S.time_to_accuracy(both, ["n", "b", "scheme"], [0.6, 0.7, 0.75, 0.8])
 el.experiments.atomic_write_text(root / "05_table_A1.csv", tA1.to_csv(index=False))
