@@ -75,6 +75,8 @@ def _train(args) -> int:
         cfg_kw["agg_params"] = tuple(pairs)
     try:
         cfg = train.TrainConfig(**cfg_kw)
+        if args.backend == "mpi":
+            return _train_mpi(cfg, args)
         res = train.run_cached(cfg, force=args.force, root=args.results,
                                progress=not args.json)
     except (ValueError, FileNotFoundError) as exc:
@@ -90,6 +92,34 @@ def _train(args) -> int:
               f"({s['wall_seconds']:.1f} s wall, {s['modelled_seconds']:.1f} s modelled); "
               f"d = {s['model_dimension']:,}, {s['bytes_per_worker_per_step']:,} bytes per "
               f"worker per step; results in {s['results_dir']}")
+    return 0
+
+
+def _train_mpi(cfg, args) -> int:
+    """Rank 0 runs the server and prints the result; workers print nothing."""
+    import numpy as np
+
+    from . import experiments
+    from .mpi_backend import run_mpi
+
+    misbehave = json.loads(args.misbehave) if args.misbehave else None
+    res = run_mpi(cfg, parity=args.parity, deadline=args.deadline, misbehave=misbehave)
+    if res is None:
+        return 0
+    key = {**cfg.to_dict(), "backend": "mpi", "parity": args.parity, "deadline": args.deadline}
+    folder = experiments.results_dir(args.results) / "train_mpi" / experiments.config_hash(key)
+    experiments.atomic_write_text(folder / "config.json", json.dumps(key, indent=2))
+    experiments.atomic_write_text(folder / "metrics.csv", res.metrics.to_csv(index=False))
+    experiments.atomic_write_text(folder / "summary.json", json.dumps(res.summary, indent=2))
+    np.save(folder / "params.npy", res.params)
+    s = {**res.summary, "results_dir": str(folder)}
+    metric = "final_auc" if "final_auc" in s else "final_accuracy"
+    if args.json:
+        print(json.dumps(s))
+    else:
+        print(f"[mpi] {cfg.dataset} n={cfg.n} b={cfg.b} code={cfg.code}: {metric} = "
+              f"{s[metric]:.4f}; {s['bytes_per_worker_per_step']:,} bytes per worker per step; "
+              f"results in {folder}")
     return 0
 
 
@@ -136,7 +166,13 @@ def main(argv=None) -> int:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--profile", default="full", choices=("ci", "quick", "full"),
                    help="data subsampling of the profile (full: all data)")
-    t.add_argument("--backend", default="sim", choices=("sim",))
+    t.add_argument("--backend", default="sim", choices=("sim", "mpi"),
+                   help="mpi: run under mpiexec -n N+1 (rank 0 = server)")
+    t.add_argument("--parity", action="store_true",
+                   help="per-partition gradients (mpi results equal sim parity runs bit for bit)")
+    t.add_argument("--deadline", type=float, default=None,
+                   help="mpi: seconds the server waits for a step's votes (missing = absent)")
+    t.add_argument("--misbehave", default=None, help=argparse.SUPPRESS)  # tests: worker faults
     t.add_argument("--results", default=None, help="results folder (default results/)")
     t.add_argument("--force", action="store_true", help="recompute even if cached")
     t.add_argument("--json", action="store_true", help="print one JSON object (last line)")

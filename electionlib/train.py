@@ -359,14 +359,19 @@ def _streams(seed: int):
     return dict(zip(names, ss.spawn(len(names)), strict=True))
 
 
-def run(cfg: TrainConfig, *, progress: bool = True, dataset: data.Dataset | None = None
-        ) -> RunResult:
+def run(cfg: TrainConfig, *, progress: bool = True, dataset: data.Dataset | None = None,
+        parity: bool = False) -> RunResult:
     """Train with the ``sim`` backend and return the metrics.
 
     Args:
         cfg: the run's configuration.
         progress: show a progress bar (silenced by ``ELECTIONLIB_QUIET``).
         dataset: an already loaded dataset (must match ``cfg.dataset``/``subsample``).
+        parity: compute each partition's gradient on its own (as an MPI worker does), so
+            that the ``mpi`` backend reproduces this run bit for bit.
+
+    Parity mode also runs torch on one thread (as each MPI rank does): reductions split
+    over threads round differently in the last bit.
 
     Returns:
         :class:`RunResult`; ``metrics`` columns: step, epoch, lr, wall_seconds,
@@ -374,6 +379,18 @@ def run(cfg: TrainConfig, *, progress: bool = True, dataset: data.Dataset | None
         decode + communication, cumulative), load_units, other_seconds, train_loss,
         test_loss and ``accuracy`` or ``auc``.
     """
+    if parity:
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return _run(cfg, progress=progress, dataset=dataset, parity=True)
+        finally:
+            torch.set_num_threads(threads)
+    return _run(cfg, progress=progress, dataset=dataset, parity=False)
+
+
+def _run(cfg: TrainConfig, *, progress: bool, dataset, parity: bool) -> RunResult:
+    """The loop of :func:`run`."""
     grads_fn, sampler, ds, w, st = _gradient_setup(cfg, None, dataset)
     model = grads_fn.model
     k = sampler.k
@@ -444,7 +461,11 @@ def run(cfg: TrainConfig, *, progress: bool = True, dataset: data.Dataset | None
             byz = A.byzantine_set(G, cfg.b, select="random", rng=byz_rng)
         idx = sampler.next()
         t0 = time.perf_counter()
-        Gp, loss = grads_fn(w, idx)
+        if parity:
+            per = [grads_fn(w, idx[j : j + 1]) for j in range(k)]
+            Gp, loss = torch.cat([g for g, _ in per]), float(np.mean([x for _, x in per]))
+        else:
+            Gp, loss = grads_fn(w, idx)
         if cfg.attack == "label_shift" and len(byz):
             Gs, _ = grads_fn(w, idx, y_override=A.shift_labels(ds.y_train[idx], ds.n_classes))
         else:

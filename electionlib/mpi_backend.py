@@ -1,0 +1,402 @@
+"""The ``mpi`` backend of :mod:`electionlib.train`: a parameter server over MPI.
+
+``mpiexec -n N+1 python -m electionlib train --backend mpi ...``: rank 0 is the parameter
+server, ranks ``1..N`` are the workers. The configuration is decided on rank 0 and broadcast
+once (it is data the server produced); the allocation matrix ``G`` is broadcast once as a
+typed buffer. Per step:
+
+* worker ``i`` computes the gradients of **its own** partitions only (redundancy costs real
+  compute), takes its local majority (1 bit per coordinate, 2 with the ``abstain`` rule) or,
+  for full-precision rules, its float32 gradient; a Byzantine worker applies its attack where
+  the message originates; the message goes to the server as one uint8 buffer with a fixed
+  16-byte header (magic, step, payload length) by point-to-point ``Isend``;
+* the server never unpickles what a worker sends: it probes each message's size, receives the
+  bytes, checks magic, step and length, and treats anything else — wrong size, truncated,
+  garbage, a late message from an earlier step — as that worker's vote being **absent**
+  (an abstention), logged, and training goes on. It waits by polling (``improbe``) with
+  short sleeps, up to an optional per-step ``deadline`` (stragglers become abstentions);
+* the server decodes (majority or the robust rule) and broadcasts the update (``Bcast``:
+  packed value + nonzero bits for votes, float32 for aggregates); every rank applies it.
+
+Parity mode (``parity=True``: every partition's gradient computed on its own, the same
+function on both backends, no deadline) gives bit-identical parameters to
+``train.run(cfg, parity=True)`` for the vote schemes with the ``plus``/``abstain`` tie rules
+and for the full-precision aggregators.
+
+Not yet supported here (clear ``ValueError``): the omniscient ``worst`` vote attack and the
+omniscient gradient attacks (they need the adversary channel), DRACO, label shift, the
+multi-bit extension and the ``coin`` tie rule in parity mode.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pandas as pd
+import torch
+
+from . import attacks as A
+from . import codes
+from . import votes as V
+from .train import TrainConfig, _allocation, _gradient_setup, evaluate
+
+__all__ = ["run_mpi", "HEADER_BYTES", "MAGIC", "pack_message", "parse_message"]
+
+MAGIC = 0x454C5631  # "ELV1"
+HEADER_BYTES = 16
+TAG = 11
+_HEADER = np.dtype([("magic", "<u4"), ("step", "<u8"), ("length", "<u4")])
+
+
+def pack_message(step: int, payload: np.ndarray) -> np.ndarray:
+    """Header (magic, step, payload length) + payload bytes, as one uint8 buffer.
+
+    Example:
+        >>> msg = pack_message(7, np.arange(3, dtype=np.uint8))
+        >>> len(msg), parse_message(msg, 7, 3).tolist()
+        (19, [0, 1, 2])
+    """
+    payload = np.ascontiguousarray(payload).view(np.uint8).ravel()
+    head = np.zeros(1, dtype=_HEADER)
+    head["magic"], head["step"], head["length"] = MAGIC, step, payload.size
+    return np.concatenate([head.view(np.uint8), payload])
+
+
+def parse_message(buf: np.ndarray, step: int, length: int) -> np.ndarray | None:
+    """The payload if ``buf`` is a well-formed message for ``step`` of ``length`` bytes, else
+    None (a wrong-size, truncated, garbage or late message is an abstention, never an error).
+
+    Example:
+        >>> parse_message(np.zeros(5, np.uint8), 0, 3) is None
+        True
+    """
+    if buf.size != HEADER_BYTES + length:
+        return None
+    head = buf[:HEADER_BYTES].view(_HEADER)[0]
+    if int(head["magic"]) != MAGIC or int(head["step"]) != step or int(head["length"]) != length:
+        return None
+    return buf[HEADER_BYTES:]
+
+
+def _fail(comm, message: str):
+    """Fail fast on every rank with one clear message (no collective, so no hang)."""
+    if comm.Get_rank() == 0:
+        print(f"error: {message}", flush=True)
+    raise SystemExit(2)
+
+
+def _check_supported(cfg: TrainConfig, parity: bool):
+    if cfg.code in ("draco-repetition", "draco-cyclic"):
+        raise ValueError("code=draco-* is not supported by the mpi backend yet")
+    if cfg.attack in ("worst", "label_shift") or cfg.attack in A.OMNISCIENT:
+        raise ValueError(f"attack={cfg.attack!r} needs the adversary channel, not supported by "
+                         "the mpi backend yet")
+    if cfg.quant_bits != 1:
+        raise ValueError("quant_bits > 1 is not supported by the mpi backend yet")
+    if parity and cfg.tie == "coin" and cfg.vote_scheme:
+        raise ValueError("parity mode needs tie='plus' or 'abstain' (coin ties for sign(0) are "
+                         "drawn from one stream in the sim backend)")
+
+
+def run_mpi(cfg: TrainConfig, *, parity: bool = False, deadline: float | None = None,
+            misbehave: dict | None = None, comm=None, log=None):
+    """Train with the MPI backend; returns a :class:`electionlib.train.RunResult` on rank 0
+    and None on the workers.
+
+    Args:
+        cfg: the configuration (rank 0's copy is broadcast to all ranks).
+        parity: compute each partition's gradient on its own (bit-identical to the sim
+            backend's ``parity=True``).
+        deadline: seconds the server waits for the votes of a step (None: wait for all).
+        misbehave: testing aid, ``{worker_index: {"kind": ..., "steps": [...]}}`` with kind
+            ``short`` (a truncated message), ``garbage`` (random bytes of the right size),
+            ``wrong_step`` or ``sleep`` (``seconds``); applied on the worker side.
+        comm: an MPI communicator (default ``COMM_WORLD``).
+        log: callable for server log lines (default: print to stderr).
+    """
+    from mpi4py import MPI
+
+    from .train import RunResult
+
+    comm = comm or MPI.COMM_WORLD
+    rank, size = comm.Get_rank(), comm.Get_size()
+    if size != cfg.n + 1:
+        _fail(comm, f"the mpi backend needs n+1 = {cfg.n + 1} ranks (1 server + {cfg.n} "
+                    f"workers), got {size}: run mpiexec -n {cfg.n + 1} ...")
+    try:
+        _check_supported(cfg, parity)
+        if cfg.aggregator is None and cfg.code == "deterministic":
+            codes.deterministic_params(cfg.n, cfg.design_b if cfg.design_b is not None
+                                       else cfg.b)
+    except ValueError as exc:
+        _fail(comm, str(exc))
+    cfg = TrainConfig.from_dict(json.loads(comm.bcast(json.dumps(cfg.to_dict())
+                                                      if rank == 0 else None, root=0)))
+    misbehave = {int(k): v for k, v in (misbehave or {}).items()}
+    log = log or (lambda s: print(s, file=__import__("sys").stderr, flush=True))
+
+    fn, sampler, ds, w, st = _gradient_setup(cfg)
+    model = fn.model
+    w = w.to(torch.float32).clone()
+    n, k, d = cfg.n, sampler.k, fn.d
+    B = sampler.batch
+    steps_per_epoch = sum(sampler.sizes) / (B * k)
+    total_steps = max(1, int(np.ceil(cfg.epochs * steps_per_epoch)))
+    eval_steps = max(1, int(round(cfg.eval_every * steps_per_epoch)))
+    code_rng = np.random.default_rng(st["code"])
+    byz_rng = np.random.default_rng(st["byz"])
+    noise_gen = torch.Generator().manual_seed(int(st["noise"].generate_state(1)[0]))
+    worker_rngs = [np.random.default_rng(s) for s in st["workers"].spawn(n)]
+    vote = cfg.vote_scheme
+    G = np.zeros((n, k), dtype=np.uint8)
+    if rank == 0:
+        G[:] = _allocation(cfg, k, code_rng) if vote else codes.uncoded(n)
+    comm.Bcast([G, MPI.BYTE], root=0)
+    byz = A.byzantine_set(G, cfg.b, select=cfg.byz_select, rng=byz_rng)
+    nb = V.packed_length(d)
+    up_len = (2 * nb if cfg.tie == "abstain" else nb) if vote else 4 * d
+    agg = None
+    if rank == 0 and not vote:
+        from .train import _agg_callable
+
+        agg = _agg_callable(cfg)
+    test_idx = None
+    if cfg.test_subsample is not None and cfg.test_subsample < ds.n_test:
+        test_idx = np.sort(np.random.default_rng(st["eval"]).choice(
+            ds.n_test, cfg.test_subsample, replace=False))
+    mom = torch.zeros(d) if cfg.momentum == "server" else None
+    me = rank - 1
+    cols = np.flatnonzero(G[me]) if rank > 0 else np.arange(k)
+    vel = torch.zeros(len(cols), d) if cfg.momentum == "worker" else None
+    rows, losses = [], []
+    timing = {"compute": 0.0, "encode": 0.0, "comm": 0.0, "decode": 0.0, "update": 0.0}
+    absent_log: list[tuple[int, int, str]] = []
+    late = [0]  # late messages of earlier steps, recognised by their header and discarded
+    t_start = time.perf_counter()
+    if rank == 0:
+        rows.append(dict(step=0, epoch=0.0, wall_seconds=0.0, **evaluate(model, w, ds, test_idx)))
+    pending = []
+    for step in range(1, total_steps + 1):
+        if cfg.byz_redraw and cfg.b and cfg.byz_select == "random":
+            byz = A.byzantine_set(G, cfg.b, select="random", rng=byz_rng)
+        idx = sampler.next()
+        noise = (np.sqrt(cfg.noise_var) * torch.randn((k, d), generator=noise_gen)
+                 if cfg.noise_var > 0 else None)
+        lr = cfg.lr * cfg.lr_decay ** sum(step / steps_per_epoch >= e
+                                          for e in cfg.lr_decay_epochs)
+        if rank > 0:
+            t0 = time.perf_counter()
+            payload = _worker_message(cfg, fn, w, idx, cols, noise, vel, vote, me, byz, d,
+                                      worker_rngs, parity, losses)
+            t1 = time.perf_counter()
+            msg = pack_message(step, payload)
+            bad = misbehave.get(me)
+            if bad and step in bad.get("steps", []):
+                msg = _misbehave(bad, msg, step)
+            for req in pending:
+                req.Wait()
+            pending = [comm.Isend([msg, MPI.BYTE], dest=0, tag=TAG)]
+            timing["compute"] += t1 - t0
+            timing["encode"] += time.perf_counter() - t1
+            upd_buf = np.empty(2 * nb if vote else 4 * d, dtype=np.uint8)
+            t2 = time.perf_counter()
+            comm.Bcast([upd_buf, MPI.BYTE], root=0)
+            timing["comm"] += time.perf_counter() - t2
+        else:
+            t0 = time.perf_counter()
+            got = _collect(comm, MPI, step, n, up_len, deadline, absent_log, late)
+            t1 = time.perf_counter()
+            upd_buf = _server_decode(cfg, got, vote, nb, d, agg)
+            t2 = time.perf_counter()
+            comm.Bcast([upd_buf, MPI.BYTE], root=0)
+            timing["comm"] += (t1 - t0) + (time.perf_counter() - t2)
+            timing["decode"] += t2 - t1
+        t3 = time.perf_counter()
+        u = _unpack_update(upd_buf, vote, nb, d)
+        upd = torch.from_numpy(u)
+        if cfg.weight_decay:
+            upd = upd + cfg.weight_decay * w
+        if mom is not None:
+            mom.mul_(cfg.eta).add_(upd)
+            upd = mom
+        w = w - lr * upd
+        timing["update"] += time.perf_counter() - t3
+        if rank == 0 and (step % eval_steps == 0 or step == total_steps):
+            rows.append(dict(step=step, epoch=step / steps_per_epoch,
+                             wall_seconds=time.perf_counter() - t_start,
+                             **evaluate(model, w, ds, test_idx)))
+    for req in pending:
+        req.Wait()
+    all_timing = comm.gather(timing, root=0)
+    comm.Barrier()
+    if rank != 0:
+        return None
+    for step_, worker, why in absent_log:
+        log(f"step {step_}: worker {worker}'s message treated as absent ({why})")
+    metrics = pd.DataFrame(rows)
+    workers = all_timing[1:]
+    summary = {
+        ("final_auc" if ds.metric == "auc" else "final_accuracy"):
+            float(metrics["auc" if ds.metric == "auc" else "accuracy"].iloc[-1]),
+        "model_dimension": d,
+        "bytes_per_worker_per_step": int(HEADER_BYTES + up_len),
+        "payload_bytes_per_worker_per_step": int(up_len),
+        "wall_seconds": float(time.perf_counter() - t_start),
+        "steps": total_steps,
+        "absent_messages": len(absent_log),
+        "late_messages_discarded": late[0],
+        "timing_per_step": {
+            "worker_compute": float(np.mean([t["compute"] for t in workers]) / total_steps),
+            "worker_encode": float(np.mean([t["encode"] for t in workers]) / total_steps),
+            "server_wait_and_broadcast": timing["comm"] / total_steps,
+            "server_decode": timing["decode"] / total_steps,
+            "update": timing["update"] / total_steps,
+        },
+        "byzantine": [int(i) for i in byz],
+        "backend": "mpi",
+    }
+    return RunResult(cfg, metrics, summary, w.numpy().copy())
+
+
+def _worker_message(cfg, fn, w, idx, cols, noise, vel, vote, me, byz, d, worker_rngs, parity,
+                    losses):
+    """Worker ``me``: gradients of its own partitions -> its (attacked) payload bytes."""
+    if len(cols) == 0:
+        grads = torch.zeros(0, d)
+    elif parity:
+        parts = [fn(w, idx[j : j + 1]) for j in cols]
+        grads = torch.cat([g for g, _ in parts])
+        losses.extend(x for _, x in parts)
+    else:
+        grads, loss = fn(w, idx[cols])
+        losses.append(loss)
+    if noise is not None and len(cols):
+        grads = grads + noise[cols]
+    if vel is not None and len(cols):
+        vel.mul_(cfg.eta).add_(grads, alpha=1 - cfg.eta)
+        grads = vel.clone()
+    g = grads.numpy()
+    if not vote:
+        msg = g[0].astype(np.float32)
+        if me in byz and cfg.attack != "none":
+            msg = A.attack_gradient(cfg.attack, msg, rng=worker_rngs[me])
+        return msg
+    nb = V.packed_length(d)
+    if len(cols) == 0:  # an empty worker abstains: an empty payload says so explicitly
+        return np.zeros(0, np.uint8)
+    else:
+        pbits, ppres = V.sign_bits(g, cfg.tie, rng=worker_rngs[0])
+        b_, p_ = V.encode(pbits, np.ones((1, len(cols)), np.uint8), d, partition_present=ppres,
+                          tie=cfg.tie, rng=[worker_rngs[me]])
+        bits = b_[0]
+        pres = np.full(nb, 0xFF, np.uint8) if p_ is None else p_[0].copy()
+        if p_ is None:
+            pres[-1] &= V._tail_mask(d)
+    if me in byz and cfg.attack != "none":
+        bits = A.attack_vote(cfg.attack, bits, d, rng=worker_rngs[me])
+        if cfg.attack == "reverse":
+            bits &= pres
+        else:
+            pres = np.full(nb, 0xFF, np.uint8)
+            pres[-1] &= V._tail_mask(d)
+    return np.concatenate([bits, pres]) if cfg.tie == "abstain" else bits
+
+
+def _misbehave(bad: dict, msg: np.ndarray, step: int) -> np.ndarray:
+    kind = bad.get("kind")
+    if kind == "short":
+        return msg[: max(1, msg.size // 2)].copy()
+    if kind == "garbage":
+        return np.random.default_rng(step).integers(0, 256, msg.size, dtype=np.uint8)
+    if kind == "wrong_step":
+        return pack_message(step + 1000, msg[HEADER_BYTES:])
+    if kind == "long":
+        return np.concatenate([msg, np.zeros(64, np.uint8)])
+    if kind == "sleep":
+        time.sleep(float(bad.get("seconds", 1.0)))
+        return msg
+    raise ValueError(f"misbehave kind={kind!r} must be short, garbage, wrong_step, long or sleep")
+
+
+def _collect(comm, MPI, step: int, n: int, length: int, deadline, absent_log, late):
+    """Server: receive one message per worker (by polling), validate, return payloads."""
+    got: dict[int, np.ndarray | None] = {}
+    t_end = None if deadline is None else time.perf_counter() + deadline
+    nap = 1e-4
+    while len(got) < n:
+        progressed = False
+        status = MPI.Status()
+        msg = comm.improbe(source=MPI.ANY_SOURCE, tag=TAG, status=status)
+        if msg is not None:
+            progressed = True
+            src = status.Get_source()
+            buf = np.empty(status.Get_count(MPI.BYTE), dtype=np.uint8)
+            msg.Recv([buf, MPI.BYTE])
+            worker = src - 1
+            payload = parse_message(buf, step, length)
+            if payload is None and parse_message(buf, step, 0) is not None:
+                got.setdefault(worker, None)  # an explicit abstention (empty worker)
+                continue
+            if payload is None:
+                head_step = _peek_step(buf)
+                if head_step is not None and head_step < step:
+                    late[0] += 1
+                    continue  # a late message of an earlier step: discard, keep waiting
+                absent_log.append((step, worker, f"malformed message of {buf.size} bytes"))
+                got[worker] = None
+            elif worker not in got:
+                got[worker] = payload
+        if t_end is not None and time.perf_counter() > t_end:
+            for wkr in range(n):
+                if wkr not in got:
+                    absent_log.append((step, wkr, "missed the deadline"))
+                    got[wkr] = None
+            break
+        if not progressed:
+            time.sleep(nap)
+            nap = min(nap * 2, 2e-3)
+        else:
+            nap = 1e-4
+    return got
+
+
+def _peek_step(buf: np.ndarray) -> int | None:
+    if buf.size < HEADER_BYTES:
+        return None
+    head = buf[:HEADER_BYTES].view(_HEADER)[0]
+    return int(head["step"]) if int(head["magic"]) == MAGIC else None
+
+
+def _server_decode(cfg, got, vote, nb, d, agg) -> np.ndarray:
+    n = cfg.n
+    if vote:
+        bits = np.zeros((n, nb), np.uint8)
+        pres = np.zeros((n, nb), np.uint8)
+        for i, payload in got.items():
+            if payload is None:
+                continue
+            bits[i] = payload[:nb]
+            if cfg.tie == "abstain":
+                pres[i] = payload[nb:]
+            else:
+                pres[i] = 0xFF
+                pres[i, -1] &= V._tail_mask(d)
+        val, ties = V.majority(bits, d, pres, return_ties=True)
+        nz = ~ties
+        nz[-1] &= V._tail_mask(d)
+        return np.concatenate([val, nz])
+    rows = [np.frombuffer(p.tobytes(), dtype=np.float32) for i, p in sorted(got.items())
+            if p is not None]
+    x = np.stack(rows) if rows else np.zeros((1, d), np.float32)
+    return np.asarray(agg(x), dtype=np.float32).view(np.uint8)
+
+
+def _unpack_update(buf: np.ndarray, vote: bool, nb: int, d: int) -> np.ndarray:
+    if not vote:
+        return np.frombuffer(buf.tobytes(), dtype=np.float32).copy()
+    val = V.unpack(buf[:nb], d).astype(np.float32)
+    nz = np.unpackbits(buf[nb:], count=d).astype(bool)
+    val[~nz] = 0.0
+    return val
