@@ -103,11 +103,13 @@ def _train_mpi(cfg, args) -> int:
     from .mpi_backend import run_mpi
 
     misbehave = json.loads(args.misbehave) if args.misbehave else None
-    res = run_mpi(cfg, parity=args.parity, deadline=args.deadline, misbehave=misbehave)
-    if res is None:
-        return 0
     key = {**cfg.to_dict(), "backend": "mpi", "parity": args.parity, "deadline": args.deadline}
     folder = experiments.results_dir(args.results) / "train_mpi" / experiments.config_hash(key)
+    res = run_mpi(cfg, parity=args.parity, deadline=args.deadline, misbehave=misbehave,
+                  checkpoint_dir=folder / "checkpoint", checkpoint_every=args.checkpoint_every,
+                  resume=args.resume)
+    if res is None:
+        return 0
     experiments.atomic_write_text(folder / "config.json", json.dumps(key, indent=2))
     experiments.atomic_write_text(folder / "metrics.csv", res.metrics.to_csv(index=False))
     experiments.atomic_write_text(folder / "summary.json", json.dumps(res.summary, indent=2))
@@ -173,6 +175,10 @@ def main(argv=None) -> int:
     t.add_argument("--deadline", type=float, default=None,
                    help="mpi: seconds the server waits for a step's votes (missing = absent)")
     t.add_argument("--misbehave", default=None, help=argparse.SUPPRESS)  # tests: worker faults
+    t.add_argument("--checkpoint-every", type=int, default=None, metavar="K",
+                   help="mpi: write a checkpoint every K steps (results/train_mpi/<hash>/)")
+    t.add_argument("--resume", action="store_true",
+                   help="mpi: continue from the last checkpoint of the same configuration")
     t.add_argument("--results", default=None, help="results folder (default results/)")
     t.add_argument("--force", action="store_true", help="recompute even if cached")
     t.add_argument("--json", action="store_true", help="print one JSON object (last line)")

@@ -101,7 +101,8 @@ def _check_supported(cfg: TrainConfig, parity: bool):
 
 
 def run_mpi(cfg: TrainConfig, *, parity: bool = False, deadline: float | None = None,
-            misbehave: dict | None = None, comm=None, log=None):
+            misbehave: dict | None = None, comm=None, log=None, checkpoint_dir=None,
+            checkpoint_every: int | None = None, resume: bool = False):
     """Train with the MPI backend; returns a :class:`electionlib.train.RunResult` on rank 0
     and None on the workers.
 
@@ -115,6 +116,13 @@ def run_mpi(cfg: TrainConfig, *, parity: bool = False, deadline: float | None = 
             ``wrong_step`` or ``sleep`` (``seconds``); applied on the worker side.
         comm: an MPI communicator (default ``COMM_WORLD``).
         log: callable for server log lines (default: print to stderr).
+        checkpoint_dir, checkpoint_every: every ``checkpoint_every`` steps each rank writes
+            its state (parameters, momentum, velocities, sampler and RNG states, step, G,
+            Byzantine set; rank 0 also the metrics so far) to ``checkpoint_dir``: pieces
+            first, then rank 0's ``meta.json`` atomically, which names the step — a
+            checkpoint exists only once ``meta.json`` points at it. No pickle is used.
+        resume: continue from the checkpoint in ``checkpoint_dir``: the deterministic
+            columns (accuracy, loss, parameters) equal those of an uninterrupted run.
     """
     from mpi4py import MPI
 
@@ -178,7 +186,28 @@ def run_mpi(cfg: TrainConfig, *, parity: bool = False, deadline: float | None = 
     if rank == 0:
         rows.append(dict(step=0, epoch=0.0, wall_seconds=0.0, **evaluate(model, w, ds, test_idx)))
     pending = []
-    for step in range(1, total_steps + 1):
+    first = 1
+    ck = None if checkpoint_dir is None else __import__("pathlib").Path(checkpoint_dir)
+    if resume:
+        if ck is None or not (ck / "meta.json").is_file():
+            _fail(comm, f"--resume: no checkpoint in {ck} (meta.json missing)")
+        meta = json.loads((ck / "meta.json").read_text())
+        state = _load_piece(ck, meta["step"], rank)
+        w = torch.from_numpy(state["w"])
+        if mom is not None:
+            mom = torch.from_numpy(state["mom"])
+        if vel is not None:
+            vel = torch.from_numpy(state["vel"])
+        noise_gen.set_state(torch.from_numpy(state["noise"]))
+        sampler.set_state(state["json"]["sampler"])
+        for g_, st_ in zip(worker_rngs, state["json"]["worker_rngs"], strict=True):
+            g_.bit_generator.state = st_
+        byz_rng.bit_generator.state = state["json"]["byz_rng"]
+        byz = np.asarray(state["json"]["byzantine"], dtype=np.int64)
+        if rank == 0:
+            rows = meta["rows"]
+        first = int(meta["step"]) + 1
+    for step in range(first, total_steps + 1):
         if cfg.byz_redraw and cfg.b and cfg.byz_select == "random":
             byz = A.byzantine_set(G, cfg.b, select="random", rng=byz_rng)
         idx = sampler.next()
@@ -227,6 +256,17 @@ def run_mpi(cfg: TrainConfig, *, parity: bool = False, deadline: float | None = 
             rows.append(dict(step=step, epoch=step / steps_per_epoch,
                              wall_seconds=time.perf_counter() - t_start,
                              **evaluate(model, w, ds, test_idx)))
+        if ck is not None and checkpoint_every and step % checkpoint_every == 0 \
+                and step < total_steps:
+            _save_piece(ck, step, rank, w, mom, vel, noise_gen, sampler, worker_rngs, byz_rng,
+                        byz)
+            comm.Barrier()  # every piece is on disk before the commit marker
+            if rank == 0:
+                from .experiments import atomic_write_text
+
+                atomic_write_text(ck / "meta.json", json.dumps(
+                    {"step": step, "rows": rows, "G": G.tolist(),
+                     "byzantine": [int(i) for i in byz], "config": cfg.to_dict()}))
     for req in pending:
         req.Wait()
     all_timing = comm.gather(timing, root=0)
@@ -258,6 +298,45 @@ def run_mpi(cfg: TrainConfig, *, parity: bool = False, deadline: float | None = 
         "backend": "mpi",
     }
     return RunResult(cfg, metrics, summary, w.numpy().copy())
+
+
+def _save_piece(ck, step, rank, w, mom, vel, noise_gen, sampler, worker_rngs, byz_rng, byz):
+    """One rank's checkpoint piece: arrays in an .npz, the rest in JSON (no pickle)."""
+    import os
+
+    from .data import _jsonable
+    from .experiments import atomic_write_text
+
+    ck.mkdir(parents=True, exist_ok=True)
+    arrays = {"w": w.numpy(), "noise": noise_gen.get_state().numpy(),
+              "mom": (mom.numpy() if mom is not None else np.zeros(0, np.float32)),
+              "vel": (vel.numpy() if vel is not None else np.zeros(0, np.float32))}
+    tmp = ck / f".rank{rank}.step{step}.npz.tmp"
+    with open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, ck / f"rank{rank}.step{step}.npz")
+    atomic_write_text(ck / f"rank{rank}.step{step}.json", json.dumps({
+        "sampler": sampler.get_state(),
+        "worker_rngs": [_jsonable(g.bit_generator.state) for g in worker_rngs],
+        "byz_rng": _jsonable(byz_rng.bit_generator.state),
+        "byzantine": [int(i) for i in byz]}))
+    steps = sorted({_piece_step(p) for p in ck.glob(f"rank{rank}.step*")})
+    for old in ck.glob(f"rank{rank}.step*"):  # keep this rank's newest two checkpoints
+        if len(steps) > 2 and _piece_step(old) < steps[-2]:
+            old.unlink(missing_ok=True)
+
+
+def _piece_step(path) -> int:
+    return int(path.name.split(".step")[1].split(".")[0])
+
+
+def _load_piece(ck, step, rank) -> dict:
+    with np.load(ck / f"rank{rank}.step{step}.npz", allow_pickle=False) as z:
+        out = {key: z[key].copy() for key in z.files}
+    out["json"] = json.loads((ck / f"rank{rank}.step{step}.json").read_text())
+    return out
 
 
 def _worker_message(cfg, fn, w, idx, cols, noise, vel, vote, me, byz, d, worker_rngs, parity,

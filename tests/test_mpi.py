@@ -93,3 +93,41 @@ def test_bad_config_fails_fast_on_every_rank(tmp_path):
                  "--attack", "worst", timeout=120)
     assert out.returncode != 0
     assert "adversary channel" in out.stdout + out.stderr
+
+
+def test_kill_and_resume_equals_uninterrupted(tmp_path):
+    import signal
+    import time
+
+    common = ["--epochs", "1.5", "--tie", "plus", "--b", "1", "--code", "bernoulli", "--r", "2",
+              "--attack", "reverse", "--momentum", "worker", "--noise-var", "1e-6",
+              "--checkpoint-every", "3"]
+    full = result(launch(tmp_path / "full", 3, *common))
+    # the same run, killed (SIGKILL to the whole mpiexec process group) after a checkpoint
+    killed = tmp_path / "killed"
+    cmd = [str(MPIEXEC), "-n", "4", sys.executable, "-m", "electionlib", "train", "--backend",
+           "mpi", "--dataset", "digits", "--n", "3", "--results", str(killed), "--json",
+           *common, "--misbehave", json.dumps({"0": {"kind": "sleep", "seconds": 0.05,
+                                                      "steps": list(range(1, 200))}})]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "ELECTIONLIB_QUIET": "1"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                            start_new_session=True)
+    t0 = time.time()
+    while time.time() - t0 < 120:
+        metas = list(killed.glob("train_mpi/*/checkpoint/meta.json"))
+        if metas and json.loads(metas[0].read_text())["step"] >= 6:
+            break
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert metas, "no checkpoint was written before the kill"
+    assert proc.returncode != 0
+    resumed = result(launch(killed, 3, *common, "--misbehave", json.dumps(
+        {"0": {"kind": "sleep", "seconds": 0.05, "steps": list(range(1, 200))}}), "--resume"))
+    a = np.load(Path(full["results_dir"]) / "params.npy")
+    b = np.load(Path(resumed["results_dir"]) / "params.npy")
+    np.testing.assert_array_equal(a, b)
+    ma = __import__("pandas").read_csv(Path(full["results_dir"]) / "metrics.csv")
+    mb = __import__("pandas").read_csv(Path(resumed["results_dir"]) / "metrics.csv")
+    np.testing.assert_array_equal(ma[["step", "accuracy", "test_loss"]].to_numpy(),
+                                  mb[["step", "accuracy", "test_loss"]].to_numpy())
