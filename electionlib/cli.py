@@ -74,7 +74,10 @@ def _train(args) -> int:
                 pairs.append((key, val))
         cfg_kw["agg_params"] = tuple(pairs)
     try:
-        cfg = train.TrainConfig(**cfg_kw)
+        if args.config:
+            cfg = train.TrainConfig.from_dict(json.loads(open(args.config).read()))
+        else:
+            cfg = train.TrainConfig(**cfg_kw)
         if args.backend == "mpi":
             return _train_mpi(cfg, args)
         res = train.run_cached(cfg, force=args.force, root=args.results,
@@ -175,6 +178,8 @@ def main(argv=None) -> int:
     t.add_argument("--deadline", type=float, default=None,
                    help="mpi: seconds the server waits for a step's votes (missing = absent)")
     t.add_argument("--misbehave", default=None, help=argparse.SUPPRESS)  # tests: worker faults
+    t.add_argument("--config", default=None, metavar="FILE.json",
+                   help="a whole TrainConfig as JSON (overrides the other training flags)")
     t.add_argument("--checkpoint-every", type=int, default=None, metavar="K",
                    help="mpi: write a checkpoint every K steps (results/train_mpi/<hash>/)")
     t.add_argument("--resume", action="store_true",

@@ -42,7 +42,7 @@ from . import codes
 from . import votes as V
 from .train import TrainConfig, _allocation, _gradient_setup, evaluate
 
-__all__ = ["run_mpi", "HEADER_BYTES", "MAGIC", "pack_message", "parse_message"]
+__all__ = ["run_mpi", "launch", "HEADER_BYTES", "MAGIC", "pack_message", "parse_message"]
 
 MAGIC = 0x454C5631  # "ELV1"
 HEADER_BYTES = 16
@@ -145,7 +145,10 @@ def run_mpi(cfg: TrainConfig, *, parity: bool = False, deadline: float | None = 
     misbehave = {int(k): v for k, v in (misbehave or {}).items()}
     log = log or (lambda s: print(s, file=__import__("sys").stderr, flush=True))
 
-    fn, sampler, ds, w, st = _gradient_setup(cfg)
+    try:
+        fn, sampler, ds, w, st = _gradient_setup(cfg)
+    except (FileNotFoundError, ValueError) as exc:
+        _fail(comm, str(exc))
     model = fn.model
     w = w.to(torch.float32).clone()
     n, k, d = cfg.n, sampler.k, fn.d
@@ -255,6 +258,10 @@ def run_mpi(cfg: TrainConfig, *, parity: bool = False, deadline: float | None = 
         if rank == 0 and (step % eval_steps == 0 or step == total_steps):
             rows.append(dict(step=step, epoch=step / steps_per_epoch,
                              wall_seconds=time.perf_counter() - t_start,
+                             server_wait_seconds=timing["comm"], decode_seconds=timing["decode"],
+                             update_seconds=timing["update"],
+                             bytes_per_worker_per_step=HEADER_BYTES + up_len,
+                             absent_messages=len(absent_log),
                              **evaluate(model, w, ds, test_idx)))
         if ck is not None and checkpoint_every and step % checkpoint_every == 0 \
                 and step < total_steps:
@@ -479,3 +486,44 @@ def _unpack_update(buf: np.ndarray, vote: bool, nb: int, d: int) -> np.ndarray:
     nz = np.unpackbits(buf[nb:], count=d).astype(bool)
     val[~nz] = 0.0
     return val
+
+
+def launch(cfg: TrainConfig, *, results=None, parity: bool = False, deadline=None,
+           timeout: float | None = 3600, extra_args=()) -> dict:
+    """Run ``cfg`` under ``mpiexec -n n+1`` from Python (a notebook, a test) and return the
+    JSON summary, with ``metrics`` (a DataFrame) added.
+
+    Uses ``sys.prefix/bin/mpiexec`` and ``sys.executable``: a notebook kernel's PATH may lack
+    the virtual environment's ``bin``. One thread per rank (``OMP_NUM_THREADS=1``).
+    """
+    import os
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    mpiexec = Path(sys.prefix) / "bin" / "mpiexec"
+    if not mpiexec.exists():
+        raise FileNotFoundError(f"{mpiexec} not found: pip install mpich mpi4py")
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
+        fh.write(json.dumps(cfg.to_dict()))
+        cfg_path = fh.name
+    cmd = [str(mpiexec), "-n", str(cfg.n + 1), sys.executable, "-m", "electionlib", "train",
+           "--backend", "mpi", "--config", cfg_path, "--json", *extra_args]
+    if results is not None:
+        cmd += ["--results", str(results)]
+    if parity:
+        cmd += ["--parity"]
+    if deadline is not None:
+        cmd += ["--deadline", str(deadline)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "ELECTIONLIB_QUIET": "1"}
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    finally:
+        os.unlink(cfg_path)
+    if out.returncode != 0:
+        raise RuntimeError(f"mpiexec failed ({out.returncode}):\n{out.stdout[-2000:]}\n"
+                           f"{out.stderr[-2000:]}")
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    res["metrics"] = pd.read_csv(Path(res["results_dir"]) / "metrics.csv")
+    return res

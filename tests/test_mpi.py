@@ -131,3 +131,15 @@ def test_kill_and_resume_equals_uninterrupted(tmp_path):
     mb = __import__("pandas").read_csv(Path(resumed["results_dir"]) / "metrics.csv")
     np.testing.assert_array_equal(ma[["step", "accuracy", "test_loss"]].to_numpy(),
                                   mb[["step", "accuracy", "test_loss"]].to_numpy())
+
+
+def test_launch_helper_from_python(tmp_path):
+    from electionlib.mpi_backend import launch
+
+    cfg = T.TrainConfig(dataset="digits", n=3, b=1, attack="reverse", tie="plus", epochs=0.2,
+                        eval_every=0.1)
+    res = launch(cfg, results=tmp_path, parity=True)
+    assert res["backend"] == "mpi" and len(res["metrics"]) >= 2
+    assert {"accuracy", "server_wait_seconds", "decode_seconds"} <= set(res["metrics"].columns)
+    np.testing.assert_array_equal(np.load(Path(res["results_dir"]) / "params.npy"),
+                                  T.run(cfg, progress=False, parity=True).params)
