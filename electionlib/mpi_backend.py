@@ -23,9 +23,12 @@ function on both backends, no deadline) gives bit-identical parameters to
 ``train.run(cfg, parity=True)`` for the vote schemes with the ``plus``/``abstain`` tie rules
 and for the full-precision aggregators.
 
-Not yet supported here (clear ``ValueError``): the omniscient ``worst`` vote attack and the
-omniscient gradient attacks (they need the adversary channel), DRACO, label shift, the
-multi-bit extension and the ``coin`` tie rule in parity mode.
+Omniscient gradient attacks (model negation, ALIE, IPM) use the **adversary channel**: the
+server first collects the honest messages, sends them (raw bytes, no pickle) to every
+Byzantine worker, and then collects the Byzantine messages — the papers' strongest adversary,
+as in the sim backend. Not yet supported here (clear ``ValueError``): the vote-level ``worst``
+attack and label shift, DRACO, the multi-bit extension and the ``coin`` tie rule in parity
+mode.
 """
 
 from __future__ import annotations
@@ -90,9 +93,9 @@ def _fail(comm, message: str):
 def _check_supported(cfg: TrainConfig, parity: bool):
     if cfg.code in ("draco-repetition", "draco-cyclic"):
         raise ValueError("code=draco-* is not supported by the mpi backend yet")
-    if cfg.attack in ("worst", "label_shift") or cfg.attack in A.OMNISCIENT:
-        raise ValueError(f"attack={cfg.attack!r} needs the adversary channel, not supported by "
-                         "the mpi backend yet")
+    if cfg.attack in ("worst", "label_shift"):
+        raise ValueError(f"attack={cfg.attack!r} is not supported by the mpi backend yet (the "
+                         "vote-level worst case needs every partition's sign)")
     if cfg.quant_bits != 1:
         raise ValueError("quant_bits > 1 is not supported by the mpi backend yet")
     if parity and cfg.tie == "coin" and cfg.vote_scheme:
@@ -169,10 +172,16 @@ def run_mpi(cfg: TrainConfig, *, parity: bool = False, deadline: float | None = 
     nb = V.packed_length(d)
     up_len = (2 * nb if cfg.tie == "abstain" else nb) if vote else 4 * d
     agg = None
-    if rank == 0 and not vote:
+    if not vote:
         from .train import _agg_callable
 
-        agg = _agg_callable(cfg)
+        try:  # every rank checks the rule accepts n inputs, so a bad setting fails fast
+            agg = _agg_callable(cfg)
+            agg(np.zeros((n, 2), np.float32))
+            if hasattr(agg, "reset"):
+                agg.reset()
+        except ValueError as exc:
+            _fail(comm, str(exc))
     test_idx = None
     if cfg.test_subsample is not None and cfg.test_subsample < ds.n_test:
         test_idx = np.sort(np.random.default_rng(st["eval"]).choice(
@@ -191,6 +200,7 @@ def run_mpi(cfg: TrainConfig, *, parity: bool = False, deadline: float | None = 
         rows.append(dict(step=0, epoch=0.0, wall_seconds=0.0, **evaluate(model, w, ds, test_idx)))
     pending = []
     first = 1
+    omniscient = cfg.attack in A.OMNISCIENT
     ck = None if checkpoint_dir is None else __import__("pathlib").Path(checkpoint_dir)
     if resume:
         if ck is None or not (ck / "meta.json").is_file():
@@ -211,72 +221,100 @@ def run_mpi(cfg: TrainConfig, *, parity: bool = False, deadline: float | None = 
         if rank == 0:
             rows = meta["rows"]
         first = int(meta["step"]) + 1
-    for step in range(first, total_steps + 1):
-        if cfg.byz_redraw and cfg.b and cfg.byz_select == "random":
-            byz = A.byzantine_set(G, cfg.b, select="random", rng=byz_rng)
-        idx = sampler.next()
-        noise = (np.sqrt(cfg.noise_var) * torch.randn((k, d), generator=noise_gen)
-                 if cfg.noise_var > 0 else None)
-        lr = cfg.lr * cfg.lr_decay ** sum(step / steps_per_epoch >= e
-                                          for e in cfg.lr_decay_epochs)
-        if rank > 0:
-            t0 = time.perf_counter()
-            payload = _worker_message(cfg, fn, w, idx, cols, noise, vel, vote, me, byz, d,
-                                      worker_rngs, parity, losses)
-            t1 = time.perf_counter()
-            msg = pack_message(step, payload)
-            bad = misbehave.get(me)
-            if bad and step in bad.get("steps", []):
-                msg = _misbehave(bad, msg, step)
-            for req in pending:
-                req.Wait()
-            pending = [comm.Isend([msg, MPI.BYTE], dest=0, tag=TAG)]
-            timing["compute"] += t1 - t0
-            timing["encode"] += time.perf_counter() - t1
-            upd_buf = np.empty(2 * nb if vote else 4 * d, dtype=np.uint8)
-            t2 = time.perf_counter()
-            comm.Bcast([upd_buf, MPI.BYTE], root=0)
-            timing["comm"] += time.perf_counter() - t2
-        else:
-            t0 = time.perf_counter()
-            got = _collect(comm, MPI, step, n, up_len, deadline, absent_log, late)
-            t1 = time.perf_counter()
-            upd_buf = _server_decode(cfg, got, vote, nb, d, agg)
-            t2 = time.perf_counter()
-            comm.Bcast([upd_buf, MPI.BYTE], root=0)
-            timing["comm"] += t1 - t0
-            timing["bcast"] += time.perf_counter() - t2
-            timing["decode"] += t2 - t1
-        t3 = time.perf_counter()
-        u = _unpack_update(upd_buf, vote, nb, d)
-        upd = torch.from_numpy(u)
-        if cfg.weight_decay:
-            upd = upd + cfg.weight_decay * w
-        if mom is not None:
-            mom.mul_(cfg.eta).add_(upd)
-            upd = mom
-        w = w - lr * upd
-        timing["update"] += time.perf_counter() - t3
-        if rank == 0 and (step % eval_steps == 0 or step == total_steps):
-            rows.append(dict(step=step, epoch=step / steps_per_epoch,
-                             wall_seconds=time.perf_counter() - t_start,
-                             server_wait_seconds=timing["comm"], decode_seconds=timing["decode"],
-                             broadcast_seconds=timing["bcast"],
-                             update_seconds=timing["update"],
-                             bytes_per_worker_per_step=HEADER_BYTES + up_len,
-                             absent_messages=len(absent_log),
-                             **evaluate(model, w, ds, test_idx)))
-        if ck is not None and checkpoint_every and step % checkpoint_every == 0 \
-                and step < total_steps:
-            _save_piece(ck, step, rank, w, mom, vel, noise_gen, sampler, worker_rngs, byz_rng,
-                        byz)
-            comm.Barrier()  # every piece is on disk before the commit marker
-            if rank == 0:
-                from .experiments import atomic_write_text
+    step = first - 1
+    try:
+        for step in range(first, total_steps + 1):
+            if cfg.byz_redraw and cfg.b and cfg.byz_select == "random":
+                byz = A.byzantine_set(G, cfg.b, select="random", rng=byz_rng)
+            idx = sampler.next()
+            noise = (np.sqrt(cfg.noise_var) * torch.randn((k, d), generator=noise_gen)
+                     if cfg.noise_var > 0 else None)
+            lr = cfg.lr * cfg.lr_decay ** sum(step / steps_per_epoch >= e
+                                              for e in cfg.lr_decay_epochs)
+            if rank > 0:
+                t0 = time.perf_counter()
+                channel = None
+                if omniscient and me in byz:
+                    channel = _adversary_channel(comm, MPI, n - len(byz), up_len, d)
+                payload = _worker_message(cfg, fn, w, idx, cols, noise, vel, vote, me, byz, d,
+                                          worker_rngs, parity, losses, channel)
+                t1 = time.perf_counter()
+                msg = pack_message(step, payload)
+                bad = misbehave.get(me)
+                if bad and step in bad.get("steps", []):
+                    msg = _misbehave(bad, msg, step)
+                for req in pending:
+                    req.Wait()
+                pending = [comm.Isend([msg, MPI.BYTE], dest=0, tag=TAG)]
+                timing["compute"] += t1 - t0
+                timing["encode"] += time.perf_counter() - t1
+                upd_buf = np.empty(2 * nb if vote else 4 * d, dtype=np.uint8)
+                t2 = time.perf_counter()
+                comm.Bcast([upd_buf, MPI.BYTE], root=0)
+                timing["comm"] += time.perf_counter() - t2
+            else:
+                t0 = time.perf_counter()
+                if omniscient and len(byz):
+                    stash: dict = {}
+                    honest = [i for i in range(n) if i not in set(byz.tolist())]
+                    got = _collect(comm, MPI, step, n, up_len, deadline, absent_log, late,
+                                   expect=honest, stash=stash)
+                    # the adversary channel: the honest messages, as the server received them,
+                    # shown to every Byzantine worker before it sends (raw bytes, no pickle)
+                    view = np.concatenate([got[i] if got[i] is not None else
+                                           np.full(up_len, 0xFF, np.uint8) for i in honest])
+                    for i in byz:
+                        comm.Send([view, MPI.BYTE], dest=int(i) + 1, tag=TAG + 1)
+                    got.update(_collect(comm, MPI, step, n, up_len, deadline, absent_log, late,
+                                        expect=[int(i) for i in byz], stash=stash))
+                else:
+                    got = _collect(comm, MPI, step, n, up_len, deadline, absent_log, late)
+                t1 = time.perf_counter()
+                upd_buf = _server_decode(cfg, got, vote, nb, d, agg)
+                t2 = time.perf_counter()
+                comm.Bcast([upd_buf, MPI.BYTE], root=0)
+                timing["comm"] += t1 - t0
+                timing["bcast"] += time.perf_counter() - t2
+                timing["decode"] += t2 - t1
+            t3 = time.perf_counter()
+            u = _unpack_update(upd_buf, vote, nb, d)
+            upd = torch.from_numpy(u)
+            if cfg.weight_decay:
+                upd = upd + cfg.weight_decay * w
+            if mom is not None:
+                mom.mul_(cfg.eta).add_(upd)
+                upd = mom
+            w = w - lr * upd
+            timing["update"] += time.perf_counter() - t3
+            if rank == 0 and (step % eval_steps == 0 or step == total_steps):
+                rows.append(dict(step=step, epoch=step / steps_per_epoch,
+                                 wall_seconds=time.perf_counter() - t_start,
+                                 server_wait_seconds=timing["comm"],
+                                 decode_seconds=timing["decode"],
+                                 broadcast_seconds=timing["bcast"],
+                                 update_seconds=timing["update"],
+                                 bytes_per_worker_per_step=HEADER_BYTES + up_len,
+                                 absent_messages=len(absent_log),
+                                 **evaluate(model, w, ds, test_idx)))
+            if ck is not None and checkpoint_every and step % checkpoint_every == 0 \
+                    and step < total_steps:
+                _save_piece(ck, step, rank, w, mom, vel, noise_gen, sampler, worker_rngs, byz_rng,
+                            byz)
+                comm.Barrier()  # every piece is on disk before the commit marker
+                if rank == 0:
+                    from .experiments import atomic_write_text
 
-                atomic_write_text(ck / "meta.json", json.dumps(
-                    {"step": step, "rows": rows, "G": G.tolist(),
-                     "byzantine": [int(i) for i in byz], "config": cfg.to_dict()}))
+                    atomic_write_text(ck / "meta.json", json.dumps(
+                        {"step": step, "rows": rows, "G": G.tolist(),
+                         "byzantine": [int(i) for i in byz], "config": cfg.to_dict()}))
+    except Exception:  # a failure on any rank must not leave the others waiting forever
+        import sys
+        import traceback
+
+        traceback.print_exc()
+        print(f"error: rank {rank} failed at step {step}; aborting all ranks", file=sys.stderr,
+              flush=True)
+        comm.Abort(2)
     for req in pending:
         req.Wait()
     all_timing = comm.gather(timing, root=0)
@@ -309,6 +347,15 @@ def run_mpi(cfg: TrainConfig, *, parity: bool = False, deadline: float | None = 
         "backend": "mpi",
     }
     return RunResult(cfg, metrics, summary, w.numpy().copy())
+
+
+def _adversary_channel(comm, MPI, h: int, up_len: int, d: int):
+    """A Byzantine worker's view of the ``h`` honest float32 messages of this step."""
+    def receive() -> np.ndarray:
+        view = np.empty(h * up_len, dtype=np.uint8)
+        comm.Recv([view, MPI.BYTE], source=0, tag=TAG + 1)
+        return np.frombuffer(view.tobytes(), dtype=np.float32).reshape(h, d)
+    return receive
 
 
 def _save_piece(ck, step, rank, w, mom, vel, noise_gen, sampler, worker_rngs, byz_rng, byz):
@@ -351,7 +398,7 @@ def _load_piece(ck, step, rank) -> dict:
 
 
 def _worker_message(cfg, fn, w, idx, cols, noise, vel, vote, me, byz, d, worker_rngs, parity,
-                    losses):
+                    losses, channel=None):
     """Worker ``me``: gradients of its own partitions -> its (attacked) payload bytes."""
     if len(cols) == 0:
         grads = torch.zeros(0, d)
@@ -371,7 +418,9 @@ def _worker_message(cfg, fn, w, idx, cols, noise, vel, vote, me, byz, d, worker_
     if not vote:
         msg = g[0].astype(np.float32)
         if me in byz and cfg.attack != "none":
-            msg = A.attack_gradient(cfg.attack, msg, rng=worker_rngs[me])
+            honest = channel() if channel is not None else None
+            msg = A.attack_gradient(cfg.attack, msg, honest=honest, n=cfg.n, f=cfg.b,
+                                    rng=worker_rngs[me])
         return msg
     nb = V.packed_length(d)
     if len(cols) == 0:  # an empty worker abstains: an empty payload says so explicitly
@@ -410,12 +459,22 @@ def _misbehave(bad: dict, msg: np.ndarray, step: int) -> np.ndarray:
     raise ValueError(f"misbehave kind={kind!r} must be short, garbage, wrong_step, long or sleep")
 
 
-def _collect(comm, MPI, step: int, n: int, length: int, deadline, absent_log, late):
-    """Server: receive one message per worker (by polling), validate, return payloads."""
+def _collect(comm, MPI, step: int, n: int, length: int, deadline, absent_log, late,
+             expect=None, stash=None):
+    """Server: receive one message per expected worker (by polling), validate, return payloads.
+
+    ``expect``: the workers waited for (default all); a message from another worker is kept
+    in ``stash`` for a later phase of the same step (the adversary channel's second phase).
+    """
+    expect = set(range(n)) if expect is None else set(expect)
     got: dict[int, np.ndarray | None] = {}
+    if stash:
+        for wkr in list(stash):
+            if wkr in expect:
+                got[wkr] = stash.pop(wkr)
     t_end = None if deadline is None else time.perf_counter() + deadline
     nap = 1e-4
-    while len(got) < n:
+    while not expect.issubset(got):
         progressed = False
         status = MPI.Status()
         msg = comm.improbe(source=MPI.ANY_SOURCE, tag=TAG, status=status)
@@ -435,11 +494,14 @@ def _collect(comm, MPI, step: int, n: int, length: int, deadline, absent_log, la
                     late[0] += 1
                     continue  # a late message of an earlier step: discard, keep waiting
                 absent_log.append((step, worker, f"malformed message of {buf.size} bytes"))
-                got[worker] = None
+                payload = None
+            if worker not in expect:
+                if stash is not None:
+                    stash.setdefault(worker, payload)
             elif worker not in got:
                 got[worker] = payload
         if t_end is not None and time.perf_counter() > t_end:
-            for wkr in range(n):
+            for wkr in sorted(expect):
                 if wkr not in got:
                     absent_log.append((step, wkr, "missed the deadline"))
                     got[wkr] = None

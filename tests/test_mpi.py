@@ -43,6 +43,10 @@ def sim_params(res):
     (4, ["--b", "1", "--aggregator", "median", "--attack", "gaussian", "--lr", "0.01"]),
     (8, ["--b", "2", "--aggregator", "trimmed_mean", "--agg-param", "f=2", "--attack",
          "constant", "--lr", "0.01"]),
+    # omniscient attacks through the adversary channel (honest messages shown to Byzantines)
+    (5, ["--b", "2", "--aggregator", "median", "--attack", "alie", "--lr", "0.01"]),
+    (5, ["--b", "1", "--aggregator", "krum", "--agg-param", "f=1", "--attack", "ipm", "--lr",
+         "0.01"]),
 ])
 def test_parity_with_sim_bit_identical(tmp_path, n, args):
     res = result(launch(tmp_path, n, "--epochs", "0.4", "--parity", *args))
@@ -88,11 +92,18 @@ def test_wrong_number_of_ranks_fails_fast(tmp_path):
     assert "needs n+1 = 5 ranks" in out.stdout + out.stderr
 
 
+def test_rule_that_cannot_take_n_inputs_fails_fast(tmp_path):
+    out = launch(tmp_path, 4, "--epochs", "0.1", "--b", "1", "--aggregator", "krum",
+                 "--agg-param", "f=1", "--attack", "ipm", timeout=120)
+    assert out.returncode != 0
+    assert "needs n >= 5" in out.stdout + out.stderr
+
+
 def test_bad_config_fails_fast_on_every_rank(tmp_path):
     out = launch(tmp_path, 4, "--epochs", "0.1", "--b", "1", "--code", "bernoulli", "--r", "2",
                  "--attack", "worst", timeout=120)
     assert out.returncode != 0
-    assert "adversary channel" in out.stdout + out.stderr
+    assert "not supported by the mpi backend" in out.stdout + out.stderr
 
 
 def test_kill_and_resume_equals_uninterrupted(tmp_path):
