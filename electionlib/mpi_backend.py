@@ -27,8 +27,8 @@ Omniscient gradient attacks (model negation, ALIE, IPM) use the **adversary chan
 server first collects the honest messages, sends them (raw bytes, no pickle) to every
 Byzantine worker, and then collects the Byzantine messages — the papers' strongest adversary,
 as in the sim backend. Not yet supported here (clear ``ValueError``): the vote-level ``worst``
-attack and label shift, DRACO, the multi-bit extension and the ``coin`` tie rule in parity
-mode.
+attack and label shift, the multi-bit extension and the ``coin`` tie rule in parity mode.
+DRACO codes send float64 (repetition) or complex128 (cyclic) messages through the same path.
 """
 
 from __future__ import annotations
@@ -91,8 +91,6 @@ def _fail(comm, message: str):
 
 
 def _check_supported(cfg: TrainConfig, parity: bool):
-    if cfg.code in ("draco-repetition", "draco-cyclic"):
-        raise ValueError("code=draco-* is not supported by the mpi backend yet")
     if cfg.attack in ("worst", "label_shift"):
         raise ValueError(f"attack={cfg.attack!r} is not supported by the mpi backend yet (the "
                          "vote-level worst case needs every partition's sign)")
@@ -164,15 +162,27 @@ def run_mpi(cfg: TrainConfig, *, parity: bool = False, deadline: float | None = 
     noise_gen = torch.Generator().manual_seed(int(st["noise"].generate_state(1)[0]))
     worker_rngs = [np.random.default_rng(s) for s in st["workers"].spawn(n)]
     vote = cfg.vote_scheme
+    draco_code = None
+    if cfg.code in ("draco-repetition", "draco-cyclic"):
+        from .train import _draco_code
+
+        try:
+            draco_code = _draco_code(cfg)
+        except ValueError as exc:
+            _fail(comm, str(exc))
+    msg_dtype = np.dtype(np.float32 if draco_code is None else
+                         np.complex128 if cfg.code == "draco-cyclic" else np.float64)
     G = np.zeros((n, k), dtype=np.uint8)
     if rank == 0:
-        G[:] = _allocation(cfg, k, code_rng) if vote else codes.uncoded(n)
+        G[:] = (_allocation(cfg, k, code_rng) if vote else
+                 np.asarray(draco_code.A, np.uint8) if draco_code is not None else
+                 codes.uncoded(n))
     comm.Bcast([G, MPI.BYTE], root=0)
     byz = A.byzantine_set(G, cfg.b, select=cfg.byz_select, rng=byz_rng)
     nb = V.packed_length(d)
-    up_len = (2 * nb if cfg.tie == "abstain" else nb) if vote else 4 * d
+    up_len = (2 * nb if cfg.tie == "abstain" else nb) if vote else msg_dtype.itemsize * d
     agg = None
-    if not vote:
+    if not vote and draco_code is None:
         from .train import _agg_callable
 
         try:  # every rank checks the rule accepts n inputs, so a bad setting fails fast
@@ -189,6 +199,8 @@ def run_mpi(cfg: TrainConfig, *, parity: bool = False, deadline: float | None = 
     mom = torch.zeros(d) if cfg.momentum == "server" else None
     me = rank - 1
     cols = np.flatnonzero(G[me]) if rank > 0 else np.arange(k)
+    if draco_code is not None and rank > 0:
+        cols = np.asarray(draco_code.partitions(me), dtype=np.int64)  # the code's order
     vel = torch.zeros(len(cols), d) if cfg.momentum == "worker" else None
     rows, losses = [], []
     timing = {"compute": 0.0, "encode": 0.0, "comm": 0.0, "decode": 0.0, "update": 0.0,
@@ -235,9 +247,10 @@ def run_mpi(cfg: TrainConfig, *, parity: bool = False, deadline: float | None = 
                 t0 = time.perf_counter()
                 channel = None
                 if omniscient and me in byz:
-                    channel = _adversary_channel(comm, MPI, n - len(byz), up_len, d)
+                    channel = _adversary_channel(comm, MPI, n - len(byz), up_len, d,
+                                                 msg_dtype)
                 payload = _worker_message(cfg, fn, w, idx, cols, noise, vel, vote, me, byz, d,
-                                          worker_rngs, parity, losses, channel)
+                                          worker_rngs, parity, losses, channel, draco_code)
                 t1 = time.perf_counter()
                 msg = pack_message(step, payload)
                 bad = misbehave.get(me)
@@ -270,7 +283,7 @@ def run_mpi(cfg: TrainConfig, *, parity: bool = False, deadline: float | None = 
                 else:
                     got = _collect(comm, MPI, step, n, up_len, deadline, absent_log, late)
                 t1 = time.perf_counter()
-                upd_buf = _server_decode(cfg, got, vote, nb, d, agg)
+                upd_buf = _server_decode(cfg, got, vote, nb, d, agg, draco_code, msg_dtype)
                 t2 = time.perf_counter()
                 comm.Bcast([upd_buf, MPI.BYTE], root=0)
                 timing["comm"] += t1 - t0
@@ -349,12 +362,12 @@ def run_mpi(cfg: TrainConfig, *, parity: bool = False, deadline: float | None = 
     return RunResult(cfg, metrics, summary, w.numpy().copy())
 
 
-def _adversary_channel(comm, MPI, h: int, up_len: int, d: int):
-    """A Byzantine worker's view of the ``h`` honest float32 messages of this step."""
+def _adversary_channel(comm, MPI, h: int, up_len: int, d: int, dtype=np.float32):
+    """A Byzantine worker's view of the ``h`` honest real-valued messages of this step."""
     def receive() -> np.ndarray:
         view = np.empty(h * up_len, dtype=np.uint8)
         comm.Recv([view, MPI.BYTE], source=0, tag=TAG + 1)
-        return np.frombuffer(view.tobytes(), dtype=np.float32).reshape(h, d)
+        return np.frombuffer(view.tobytes(), dtype=dtype).reshape(h, d)
     return receive
 
 
@@ -398,7 +411,7 @@ def _load_piece(ck, step, rank) -> dict:
 
 
 def _worker_message(cfg, fn, w, idx, cols, noise, vel, vote, me, byz, d, worker_rngs, parity,
-                    losses, channel=None):
+                    losses, channel=None, draco_code=None):
     """Worker ``me``: gradients of its own partitions -> its (attacked) payload bytes."""
     if len(cols) == 0:
         grads = torch.zeros(0, d)
@@ -416,7 +429,10 @@ def _worker_message(cfg, fn, w, idx, cols, noise, vel, vote, me, byz, d, worker_
         grads = vel.clone()
     g = grads.numpy()
     if not vote:
-        msg = g[0].astype(np.float32)
+        if draco_code is not None:  # DRACO: the worker's encoded message (Section 3)
+            msg = draco_code.encode_node(me, g.astype(np.float64))
+        else:
+            msg = g[0].astype(np.float32)
         if me in byz and cfg.attack != "none":
             honest = channel() if channel is not None else None
             msg = A.attack_gradient(cfg.attack, msg, honest=honest, n=cfg.n, f=cfg.b,
@@ -521,7 +537,8 @@ def _peek_step(buf: np.ndarray) -> int | None:
     return int(head["step"]) if int(head["magic"]) == MAGIC else None
 
 
-def _server_decode(cfg, got, vote, nb, d, agg) -> np.ndarray:
+def _server_decode(cfg, got, vote, nb, d, agg, draco_code=None, msg_dtype=np.float32
+                   ) -> np.ndarray:
     n = cfg.n
     if vote:
         bits = np.zeros((n, nb), np.uint8)
@@ -539,6 +556,13 @@ def _server_decode(cfg, got, vote, nb, d, agg) -> np.ndarray:
         nz = ~ties
         nz[-1] &= V._tail_mask(d)
         return np.concatenate([val, nz])
+    if draco_code is not None:  # every node's message; an absent one is NaN (adversarial)
+        msgs = np.full((n, d), np.nan, dtype=msg_dtype)
+        for i, p in got.items():
+            if p is not None:
+                msgs[i] = np.frombuffer(p.tobytes(), dtype=msg_dtype)
+        total = np.real(draco_code.decode(msgs))
+        return (total / n).astype(np.float32).view(np.uint8)
     rows = [np.frombuffer(p.tobytes(), dtype=np.float32) for i, p in sorted(got.items())
             if p is not None]
     x = np.stack(rows) if rows else np.zeros((1, d), np.float32)

@@ -47,6 +47,10 @@ def sim_params(res):
     (5, ["--b", "2", "--aggregator", "median", "--attack", "alie", "--lr", "0.01"]),
     (5, ["--b", "1", "--aggregator", "krum", "--agg-param", "f=1", "--attack", "ipm", "--lr",
          "0.01"]),
+    # DRACO: float64 (repetition) and complex128 (cyclic) messages through the same path
+    (3, ["--b", "1", "--code", "draco-repetition", "--attack", "reversed_gradient", "--lr",
+         "0.01"]),
+    (5, ["--b", "1", "--code", "draco-cyclic", "--attack", "constant", "--lr", "0.01"]),
 ])
 def test_parity_with_sim_bit_identical(tmp_path, n, args):
     res = result(launch(tmp_path, n, "--epochs", "0.4", "--parity", *args))
