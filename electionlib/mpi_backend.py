@@ -441,14 +441,13 @@ def _worker_message(cfg, fn, w, idx, cols, noise, vel, vote, me, byz, d, worker_
     nb = V.packed_length(d)
     if len(cols) == 0:  # an empty worker abstains: an empty payload says so explicitly
         return np.zeros(0, np.uint8)
-    else:
-        pbits, ppres = V.sign_bits(g, cfg.tie, rng=worker_rngs[0])
-        b_, p_ = V.encode(pbits, np.ones((1, len(cols)), np.uint8), d, partition_present=ppres,
-                          tie=cfg.tie, rng=[worker_rngs[me]])
-        bits = b_[0]
-        pres = np.full(nb, 0xFF, np.uint8) if p_ is None else p_[0].copy()
-        if p_ is None:
-            pres[-1] &= V._tail_mask(d)
+    pbits, ppres = V.sign_bits(g, cfg.tie, rng=worker_rngs[0])
+    b_, p_ = V.encode(pbits, np.ones((1, len(cols)), np.uint8), d, partition_present=ppres,
+                      tie=cfg.tie, rng=[worker_rngs[me]])
+    bits = b_[0]
+    pres = np.full(nb, 0xFF, np.uint8) if p_ is None else p_[0].copy()
+    if p_ is None:
+        pres[-1] &= V._tail_mask(d)
     if me in byz and cfg.attack != "none":
         bits = A.attack_vote(cfg.attack, bits, d, rng=worker_rngs[me])
         if cfg.attack == "reverse":

@@ -477,14 +477,12 @@ def _run(cfg: TrainConfig, *, progress: bool, dataset, parity: bool) -> RunResul
         if vel is not None:
             vel.mul_(cfg.eta).add_(Gp, alpha=1 - cfg.eta)
             Gp = vel.clone()
-        t1 = time.perf_counter()
         if cfg.vote_scheme:
             u, t_enc, t_dec = _vote_step(cfg, Gp, Gs, G, byz, d, worker_rngs)
         elif draco_code is not None:
             u, t_enc, t_dec = _draco_step(cfg, Gp, Gs, draco_code, byz, worker_rngs)
         else:
             u, t_enc, t_dec = _agg_step(cfg, Gp, Gs, agg, byz, worker_rngs)
-        del t1
         upd = torch.from_numpy(np.asarray(u, dtype=np.float32))
         if cfg.weight_decay:
             upd = upd + cfg.weight_decay * w
