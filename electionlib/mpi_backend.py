@@ -20,15 +20,23 @@ typed buffer. Per step:
 
 Parity mode (``parity=True``: every partition's gradient computed on its own, the same
 function on both backends, no deadline) gives bit-identical parameters to
-``train.run(cfg, parity=True)`` for the vote schemes with the ``plus``/``abstain`` tie rules
-and for the full-precision aggregators.
+``train.run(cfg, parity=True)`` for every vote scheme and tie rule (coin flips for
+``sign(0)`` come from per-partition streams, so every holder of a partition draws the same
+coins), the multi-bit extension, the full-precision aggregators and DRACO.
 
 Omniscient gradient attacks (model negation, ALIE, IPM) use the **adversary channel**: the
 server first collects the honest messages, sends them (raw bytes, no pickle) to every
 Byzantine worker, and then collects the Byzantine messages — the papers' strongest adversary,
-as in the sim backend. Not yet supported here (clear ``ValueError``): the vote-level ``worst``
-attack and label shift, the multi-bit extension and the ``coin`` tie rule in parity mode.
-DRACO codes send float64 (repetition) or complex128 (cyclic) messages through the same path.
+as in the sim backend. The vote-level ``worst`` attack reverses the true majority of all
+partition signs: a Byzantine rank is omniscient about the data and computes every partition's
+gradient itself (extra compute on Byzantine ranks only; with worker-side momentum it would
+also need every partition's momentum, so that combination is refused). ``label_shift``
+Byzantines compute their gradients on shifted labels. DRACO codes send float64 (repetition)
+or complex128 (cyclic) messages through the same path. Multi-bit messages (``quant_bits =
+q > 1``) carry ``q`` bit-planes of the level index and a zero plane both ways.
+
+The broadcast is an ``Ibcast`` that workers complete by polling with short sleeps: a blocking
+``Bcast`` spins, and ``n`` spinning workers on a few cores starve the server.
 """
 
 from __future__ import annotations
@@ -42,6 +50,7 @@ import torch
 
 from . import attacks as A
 from . import codes
+from . import train as T
 from . import votes as V
 from .train import TrainConfig, _allocation, _gradient_setup, evaluate
 
@@ -91,14 +100,10 @@ def _fail(comm, message: str):
 
 
 def _check_supported(cfg: TrainConfig, parity: bool):
-    if cfg.attack in ("worst", "label_shift"):
-        raise ValueError(f"attack={cfg.attack!r} is not supported by the mpi backend yet (the "
-                         "vote-level worst case needs every partition's sign)")
-    if cfg.quant_bits != 1:
-        raise ValueError("quant_bits > 1 is not supported by the mpi backend yet")
-    if parity and cfg.tie == "coin" and cfg.vote_scheme:
-        raise ValueError("parity mode needs tie='plus' or 'abstain' (coin ties for sign(0) are "
-                         "drawn from one stream in the sim backend)")
+    if cfg.attack == "worst" and cfg.momentum == "worker":
+        raise ValueError("attack='worst' with momentum='worker' is not supported by the mpi "
+                         "backend: the worst-case target needs every partition's momentum, "
+                         "which only the partition's own workers hold (use momentum='server')")
 
 
 def run_mpi(cfg: TrainConfig, *, parity: bool = False, deadline: float | None = None,
@@ -112,6 +117,8 @@ def run_mpi(cfg: TrainConfig, *, parity: bool = False, deadline: float | None = 
         parity: compute each partition's gradient on its own (bit-identical to the sim
             backend's ``parity=True``).
         deadline: seconds the server waits for the votes of a step (None: wait for all).
+            The first step of a run (or of a resumed run) always waits for every worker:
+            it carries one-time warm-up costs (first calls into torch, page faults).
         misbehave: testing aid, ``{worker_index: {"kind": ..., "steps": [...]}}`` with kind
             ``short`` (a truncated message), ``garbage`` (random bytes of the right size),
             ``wrong_step`` or ``sleep`` (``seconds``); applied on the worker side.
@@ -161,6 +168,7 @@ def run_mpi(cfg: TrainConfig, *, parity: bool = False, deadline: float | None = 
     byz_rng = np.random.default_rng(st["byz"])
     noise_gen = torch.Generator().manual_seed(int(st["noise"].generate_state(1)[0]))
     worker_rngs = [np.random.default_rng(s) for s in st["workers"].spawn(n)]
+    part_rngs = T.partition_rngs(st, sampler.k)
     vote = cfg.vote_scheme
     draco_code = None
     if cfg.code in ("draco-repetition", "draco-cyclic"):
@@ -180,7 +188,8 @@ def run_mpi(cfg: TrainConfig, *, parity: bool = False, deadline: float | None = 
     comm.Bcast([G, MPI.BYTE], root=0)
     byz = A.byzantine_set(G, cfg.b, select=cfg.byz_select, rng=byz_rng)
     nb = V.packed_length(d)
-    up_len = (2 * nb if cfg.tie == "abstain" else nb) if vote else msg_dtype.itemsize * d
+    up_len, down_len = (T.vote_message_bytes(cfg, d) if vote else
+                        (msg_dtype.itemsize * d, 4 * d))
     agg = None
     if not vote and draco_code is None:
         from .train import _agg_callable
@@ -226,7 +235,9 @@ def run_mpi(cfg: TrainConfig, *, parity: bool = False, deadline: float | None = 
             vel = torch.from_numpy(state["vel"])
         noise_gen.set_state(torch.from_numpy(state["noise"]))
         sampler.set_state(state["json"]["sampler"])
-        for g_, st_ in zip(worker_rngs, state["json"]["worker_rngs"], strict=True):
+        for g_, st_ in zip(worker_rngs + part_rngs,
+                           state["json"]["worker_rngs"] + state["json"]["partition_rngs"],
+                           strict=True):
             g_.bit_generator.state = st_
         byz_rng.bit_generator.state = state["json"]["byz_rng"]
         byz = np.asarray(state["json"]["byzantine"], dtype=np.int64)
@@ -250,7 +261,8 @@ def run_mpi(cfg: TrainConfig, *, parity: bool = False, deadline: float | None = 
                     channel = _adversary_channel(comm, MPI, n - len(byz), up_len, d,
                                                  msg_dtype)
                 payload = _worker_message(cfg, fn, w, idx, cols, noise, vel, vote, me, byz, d,
-                                          worker_rngs, parity, losses, channel, draco_code)
+                                          worker_rngs, part_rngs, parity, losses, channel,
+                                          draco_code, ds)
                 t1 = time.perf_counter()
                 msg = pack_message(step, payload)
                 bad = misbehave.get(me)
@@ -261,16 +273,17 @@ def run_mpi(cfg: TrainConfig, *, parity: bool = False, deadline: float | None = 
                 pending = [comm.Isend([msg, MPI.BYTE], dest=0, tag=TAG)]
                 timing["compute"] += t1 - t0
                 timing["encode"] += time.perf_counter() - t1
-                upd_buf = np.empty(2 * nb if vote else 4 * d, dtype=np.uint8)
+                upd_buf = np.empty(down_len, dtype=np.uint8)
                 t2 = time.perf_counter()
-                comm.Bcast([upd_buf, MPI.BYTE], root=0)
+                _wait(comm.Ibcast([upd_buf, MPI.BYTE], root=0))
                 timing["comm"] += time.perf_counter() - t2
             else:
                 t0 = time.perf_counter()
+                dl = None if step == first else deadline
                 if omniscient and len(byz):
                     stash: dict = {}
                     honest = [i for i in range(n) if i not in set(byz.tolist())]
-                    got = _collect(comm, MPI, step, n, up_len, deadline, absent_log, late,
+                    got = _collect(comm, MPI, step, n, up_len, dl, absent_log, late,
                                    expect=honest, stash=stash)
                     # the adversary channel: the honest messages, as the server received them,
                     # shown to every Byzantine worker before it sends (raw bytes, no pickle)
@@ -278,19 +291,20 @@ def run_mpi(cfg: TrainConfig, *, parity: bool = False, deadline: float | None = 
                                            np.full(up_len, 0xFF, np.uint8) for i in honest])
                     for i in byz:
                         comm.Send([view, MPI.BYTE], dest=int(i) + 1, tag=TAG + 1)
-                    got.update(_collect(comm, MPI, step, n, up_len, deadline, absent_log, late,
+                    got.update(_collect(comm, MPI, step, n, up_len, dl, absent_log, late,
                                         expect=[int(i) for i in byz], stash=stash))
                 else:
-                    got = _collect(comm, MPI, step, n, up_len, deadline, absent_log, late)
+                    got = _collect(comm, MPI, step, n, up_len, dl, absent_log, late)
                 t1 = time.perf_counter()
                 upd_buf = _server_decode(cfg, got, vote, nb, d, agg, draco_code, msg_dtype)
+                assert upd_buf.size == down_len
                 t2 = time.perf_counter()
-                comm.Bcast([upd_buf, MPI.BYTE], root=0)
+                comm.Ibcast([upd_buf, MPI.BYTE], root=0).Wait()
                 timing["comm"] += t1 - t0
                 timing["bcast"] += time.perf_counter() - t2
                 timing["decode"] += t2 - t1
             t3 = time.perf_counter()
-            u = _unpack_update(upd_buf, vote, nb, d)
+            u = _unpack_update(upd_buf, vote, nb, d, cfg.quant_bits)
             upd = torch.from_numpy(u)
             if cfg.weight_decay:
                 upd = upd + cfg.weight_decay * w
@@ -311,8 +325,8 @@ def run_mpi(cfg: TrainConfig, *, parity: bool = False, deadline: float | None = 
                                  **evaluate(model, w, ds, test_idx)))
             if ck is not None and checkpoint_every and step % checkpoint_every == 0 \
                     and step < total_steps:
-                _save_piece(ck, step, rank, w, mom, vel, noise_gen, sampler, worker_rngs, byz_rng,
-                            byz)
+                _save_piece(ck, step, rank, w, mom, vel, noise_gen, sampler,
+                            worker_rngs + part_rngs, byz_rng, byz, n)
                 comm.Barrier()  # every piece is on disk before the commit marker
                 if rank == 0:
                     from .experiments import atomic_write_text
@@ -371,7 +385,7 @@ def _adversary_channel(comm, MPI, h: int, up_len: int, d: int, dtype=np.float32)
     return receive
 
 
-def _save_piece(ck, step, rank, w, mom, vel, noise_gen, sampler, worker_rngs, byz_rng, byz):
+def _save_piece(ck, step, rank, w, mom, vel, noise_gen, sampler, rngs, byz_rng, byz, n):
     """One rank's checkpoint piece: arrays in an .npz, the rest in JSON (no pickle)."""
     import os
 
@@ -390,7 +404,8 @@ def _save_piece(ck, step, rank, w, mom, vel, noise_gen, sampler, worker_rngs, by
     os.replace(tmp, ck / f"rank{rank}.step{step}.npz")
     atomic_write_text(ck / f"rank{rank}.step{step}.json", json.dumps({
         "sampler": sampler.get_state(),
-        "worker_rngs": [_jsonable(g.bit_generator.state) for g in worker_rngs],
+        "worker_rngs": [_jsonable(g.bit_generator.state) for g in rngs[:n]],
+        "partition_rngs": [_jsonable(g.bit_generator.state) for g in rngs[n:]],
         "byz_rng": _jsonable(byz_rng.bit_generator.state),
         "byzantine": [int(i) for i in byz]}))
     steps = sorted({_piece_step(p) for p in ck.glob(f"rank{rank}.step*")})
@@ -410,52 +425,118 @@ def _load_piece(ck, step, rank) -> dict:
     return out
 
 
-def _worker_message(cfg, fn, w, idx, cols, noise, vel, vote, me, byz, d, worker_rngs, parity,
-                    losses, channel=None, draco_code=None):
-    """Worker ``me``: gradients of its own partitions -> its (attacked) payload bytes."""
-    if len(cols) == 0:
-        grads = torch.zeros(0, d)
-    elif parity:
-        parts = [fn(w, idx[j : j + 1]) for j in cols]
-        grads = torch.cat([g for g, _ in parts])
+def _wait(req, first: float = 5e-5, longest: float = 1e-3):
+    """Wait for a request by polling with short sleeps (``n + 1`` ranks may share few cores:
+    a rank that spins in a blocking call steals the CPU the others need)."""
+    nap = first
+    while not req.Test():
+        time.sleep(nap)
+        nap = min(2 * nap, longest)
+
+
+def _gradients(fn, w, idx, rows, parity, losses, d, y=None):
+    """Gradients of the partitions ``rows`` (one call each in parity mode)."""
+    if len(rows) == 0:
+        return torch.zeros(0, d)
+    if parity:
+        parts = [fn(w, idx[j : j + 1], None if y is None else y[j : j + 1]) for j in rows]
         losses.extend(x for _, x in parts)
-    else:
-        grads, loss = fn(w, idx[cols])
-        losses.append(loss)
-    if noise is not None and len(cols):
-        grads = grads + noise[cols]
-    if vel is not None and len(cols):
+        return torch.cat([g for g, _ in parts])
+    g, loss = fn(w, idx[rows], None if y is None else y[rows])
+    losses.append(loss)
+    return g
+
+
+def _worker_message(cfg, fn, w, idx, cols, noise, vel, vote, me, byz, d, worker_rngs, part_rngs,
+                    parity, losses, channel=None, draco_code=None, ds=None):
+    """Worker ``me``: gradients of its own partitions -> its (attacked) payload bytes.
+
+    Mirrors the sim backend step for step (same streams in the same order). A Byzantine
+    worker under the vote-level ``worst`` attack is omniscient: it computes every
+    partition's gradient itself (it has the data) to find the true majority it reverses.
+    Under ``label_shift`` a Byzantine worker also computes its partitions' gradients on the
+    shifted labels and sends those.
+    """
+    attacking = me in byz and cfg.attack != "none"
+    every = attacking and cfg.attack == "worst"
+    k = idx.shape[0]
+    rows = np.arange(k) if every else cols
+    grads = _gradients(fn, w, idx, rows, parity, losses, d)
+    if noise is not None and len(rows):
+        grads = grads + noise[rows]
+    if vel is not None and len(rows):
         vel.mul_(cfg.eta).add_(grads, alpha=1 - cfg.eta)
         grads = vel.clone()
-    g = grads.numpy()
+    g_all = grads.numpy()
+    g = g_all[cols] if every else g_all
     if not vote:
+        if attacking and cfg.attack == "label_shift":
+            ys = A.shift_labels(ds.y_train[idx], ds.n_classes)
+            g = _gradients(fn, w, idx, cols, parity, [], d, y=ys).numpy()
         if draco_code is not None:  # DRACO: the worker's encoded message (Section 3)
             msg = draco_code.encode_node(me, g.astype(np.float64))
         else:
             msg = g[0].astype(np.float32)
-        if me in byz and cfg.attack != "none":
+        if attacking:
             honest = channel() if channel is not None else None
             msg = A.attack_gradient(cfg.attack, msg, honest=honest, n=cfg.n, f=cfg.b,
                                     rng=worker_rngs[me])
         return msg
+    if cfg.quant_bits > 1:
+        return _multibit_message(cfg, g_all, cols, every, attacking, worker_rngs[me])
     nb = V.packed_length(d)
-    if len(cols) == 0:  # an empty worker abstains: an empty payload says so explicitly
-        return np.zeros(0, np.uint8)
-    pbits, ppres = V.sign_bits(g, cfg.tie, rng=worker_rngs[0])
-    b_, p_ = V.encode(pbits, np.ones((1, len(cols)), np.uint8), d, partition_present=ppres,
-                      tie=cfg.tie, rng=[worker_rngs[me]])
-    bits = b_[0]
-    pres = np.full(nb, 0xFF, np.uint8) if p_ is None else p_[0].copy()
-    if p_ is None:
-        pres[-1] &= V._tail_mask(d)
-    if me in byz and cfg.attack != "none":
-        bits = A.attack_vote(cfg.attack, bits, d, rng=worker_rngs[me])
+    if len(cols) == 0 and not (attacking and cfg.attack in ("directional", "random", "worst")):
+        return np.zeros(0, np.uint8)  # an empty worker abstains: an empty payload says so
+    target = None
+    if every:
+        pall, presall = T.partition_signs(g_all, cfg.tie, part_rngs)
+        target = V.majority(pall, d, presall)
+        pbits, ppres = pall[cols], (None if presall is None else presall[cols])
+    else:
+        pbits, ppres = T.partition_signs(g, cfg.tie, [part_rngs[j] for j in cols])
+    if len(cols):
+        b_, p_ = V.encode(pbits, np.ones((1, len(cols)), np.uint8), d,
+                          partition_present=ppres, tie=cfg.tie, rng=[worker_rngs[me]])
+        bits = b_[0]
+        pres = _full_mask(nb, d) if p_ is None else p_[0].copy()
+    else:  # an empty Byzantine worker still sends its attack
+        bits, pres = np.zeros(nb, np.uint8), np.zeros(nb, np.uint8)
+    if attacking:
+        bits = A.attack_vote(cfg.attack, bits, d, rng=worker_rngs[me], target=target)
         if cfg.attack == "reverse":
             bits &= pres
         else:
-            pres = np.full(nb, 0xFF, np.uint8)
-            pres[-1] &= V._tail_mask(d)
+            pres = _full_mask(nb, d)
     return np.concatenate([bits, pres]) if cfg.tie == "abstain" else bits
+
+
+def _full_mask(nb: int, d: int) -> np.ndarray:
+    pres = np.full(nb, 0xFF, np.uint8)
+    pres[-1] &= V._tail_mask(d)
+    return pres
+
+
+def _multibit_message(cfg, g_all, cols, every, attacking, rng) -> np.ndarray:
+    """The §2.2 multi-bit message: the worker's average partition sign, quantized, packed."""
+    if len(cols) == 0:
+        return np.zeros(0, np.uint8)
+    q = cfg.quant_bits
+    s = np.sign(g_all)
+    if cfg.tie == "plus":
+        s[s == 0] = 1
+    own = s[cols] if every else s
+    avg = (np.ones((1, len(cols)), np.uint8) @ own) / np.array([len(cols)])[:, None]
+    msg = T.quantize(avg, q)[0]
+    if attacking:
+        if cfg.attack == "reverse":
+            msg = -msg
+        elif cfg.attack == "directional":
+            msg = np.ones_like(msg)
+        elif cfg.attack == "random":
+            msg = rng.choice(T._levels(q), size=msg.shape[0])
+        elif cfg.attack == "worst":
+            msg = -np.sign(s.sum(axis=0))
+    return T.multibit_pack(msg, q)
 
 
 def _misbehave(bad: dict, msg: np.ndarray, step: int) -> np.ndarray:
@@ -539,6 +620,11 @@ def _peek_step(buf: np.ndarray) -> int | None:
 def _server_decode(cfg, got, vote, nb, d, agg, draco_code=None, msg_dtype=np.float32
                    ) -> np.ndarray:
     n = cfg.n
+    if vote and cfg.quant_bits > 1:  # mean of the present workers' levels, quantized again
+        q = cfg.quant_bits
+        rows = [T.multibit_unpack(p, q, d) for _, p in sorted(got.items()) if p is not None]
+        mean = np.stack(rows).mean(axis=0) if rows else np.zeros(d)
+        return T.multibit_pack(T.quantize(mean, q), q)
     if vote:
         bits = np.zeros((n, nb), np.uint8)
         pres = np.zeros((n, nb), np.uint8)
@@ -568,7 +654,9 @@ def _server_decode(cfg, got, vote, nb, d, agg, draco_code=None, msg_dtype=np.flo
     return np.asarray(agg(x), dtype=np.float32).view(np.uint8)
 
 
-def _unpack_update(buf: np.ndarray, vote: bool, nb: int, d: int) -> np.ndarray:
+def _unpack_update(buf: np.ndarray, vote: bool, nb: int, d: int, q: int = 1) -> np.ndarray:
+    if vote and q > 1:
+        return T.multibit_unpack(buf, q, d).astype(np.float32)
     if not vote:
         return np.frombuffer(buf.tobytes(), dtype=np.float32).copy()
     val = V.unpack(buf[:nb], d).astype(np.float32)

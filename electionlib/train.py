@@ -50,7 +50,7 @@ __all__ = ["TrainConfig", "RunResult", "run", "run_cached", "modelled_step_secon
            "VOTE_CODES", "DRACO_CODES"]
 
 #: Part of every stored result's key: bump when a change alters what a run records.
-TRAINER_VERSION = 2
+TRAINER_VERSION = 3  # 3: coin ties for sign(0) from per-partition streams
 
 VOTE_CODES = ("uncoded", "bernoulli", "deterministic")
 DRACO_CODES = ("draco-repetition", "draco-cyclic")
@@ -294,7 +294,10 @@ def _allocation(cfg: TrainConfig, k: int, rng) -> np.ndarray:
 
 
 def _levels(bits: int) -> np.ndarray:
-    return np.linspace(-1.0, 1.0, 2**bits)
+    """``2**bits`` levels evenly spaced in [-1, 1], exactly antisymmetric (``-lv == lv[::-1]``
+    in floating point), so a reversed message is again exactly a level."""
+    lv = np.linspace(-1.0, 1.0, 2**bits)
+    return (lv - lv[::-1]) / 2
 
 
 def quantize(x: np.ndarray, bits: int) -> np.ndarray:
@@ -314,6 +317,35 @@ def quantize(x: np.ndarray, bits: int) -> np.ndarray:
     elif (lv == 0).sum() == 0:
         # even number of levels: exact midpoint 0 between -1/3 and 1/3 -> do not move
         out = np.where(x == 0, 0.0, out)
+    return out
+
+
+def multibit_pack(values: np.ndarray, bits: int) -> np.ndarray:
+    """Pack quantized values (each a level of :func:`quantize` or exactly 0) as ``bits``
+    bit-planes of the level index plus one plane marking the zeros: ``(bits + 1) *
+    ceil(d/8)`` bytes — the wire format of the multi-bit extension on the mpi backend.
+
+    Example:
+        >>> x = quantize(np.array([-1.0, 0.3, 0.0, 1.0]), 2)
+        >>> buf = multibit_pack(x, 2)
+        >>> buf.size, np.array_equal(multibit_unpack(buf, 2, 4), x)
+        (3, True)
+    """
+    lv = _levels(bits)
+    x = np.asarray(values, dtype=np.float64)
+    idx = np.abs(x[:, None] - lv).argmin(axis=1)
+    planes = [np.packbits((idx >> t) & 1) for t in range(bits)]
+    return np.concatenate(planes + [np.packbits(x == 0)]).astype(np.uint8)
+
+
+def multibit_unpack(buf: np.ndarray, bits: int, d: int) -> np.ndarray:
+    """Inverse of :func:`multibit_pack`: float64 values ``(d,)``."""
+    nb = V.packed_length(d)
+    idx = np.zeros(d, dtype=np.int64)
+    for t in range(bits):
+        idx |= np.unpackbits(buf[t * nb : (t + 1) * nb], count=d).astype(np.int64) << t
+    out = _levels(bits)[idx]
+    out[np.unpackbits(buf[bits * nb : (bits + 1) * nb], count=d).astype(bool)] = 0.0
     return out
 
 
@@ -355,7 +387,8 @@ def _draco_code(cfg: TrainConfig):
 
 def _streams(seed: int):
     ss = np.random.SeedSequence(seed)
-    names = ["data", "sampler", "model", "code", "byz", "noise", "workers", "eval"]
+    # appended names keep the earlier streams unchanged (SeedSequence children are by index)
+    names = ["data", "sampler", "model", "code", "byz", "noise", "workers", "eval", "partitions"]
     return dict(zip(names, ss.spawn(len(names)), strict=True))
 
 
@@ -408,14 +441,14 @@ def _run(cfg: TrainConfig, *, progress: bool, dataset, parity: bool) -> RunResul
     byz_rng = np.random.default_rng(st["byz"])
     noise_gen = torch.Generator().manual_seed(int(st["noise"].generate_state(1)[0]))
     worker_rngs = [np.random.default_rng(s) for s in st["workers"].spawn(n)]
+    part_rngs = partition_rngs(st, k)
 
     draco_code = agg = None
     if cfg.vote_scheme:
         G = _allocation(cfg, k, code_rng)
         loads = codes.loads(G)
         nb = V.packed_length(d)
-        up_bytes = nb * (2 if cfg.tie == "abstain" else 1) * cfg.quant_bits
-        down_bytes = nb * cfg.quant_bits * (2 if cfg.quant_bits == 1 else 1)
+        up_bytes, down_bytes = vote_message_bytes(cfg, d)
     elif cfg.code in DRACO_CODES:
         draco_code = _draco_code(cfg)
         G = np.asarray(draco_code.A, dtype=np.uint8)
@@ -467,7 +500,10 @@ def _run(cfg: TrainConfig, *, progress: bool, dataset, parity: bool) -> RunResul
         else:
             Gp, loss = grads_fn(w, idx)
         if cfg.attack == "label_shift" and len(byz):
-            Gs, _ = grads_fn(w, idx, y_override=A.shift_labels(ds.y_train[idx], ds.n_classes))
+            ys = A.shift_labels(ds.y_train[idx], ds.n_classes)
+            Gs = (torch.cat([grads_fn(w, idx[j : j + 1], y_override=ys[j : j + 1])[0]
+                             for j in range(k)]) if parity else
+                  grads_fn(w, idx, y_override=ys)[0])
         else:
             Gs = None
         t_grad = time.perf_counter() - t0
@@ -478,7 +514,7 @@ def _run(cfg: TrainConfig, *, progress: bool, dataset, parity: bool) -> RunResul
             vel.mul_(cfg.eta).add_(Gp, alpha=1 - cfg.eta)
             Gp = vel.clone()
         if cfg.vote_scheme:
-            u, t_enc, t_dec = _vote_step(cfg, Gp, Gs, G, byz, d, worker_rngs)
+            u, t_enc, t_dec = _vote_step(cfg, Gp, G, byz, d, worker_rngs, part_rngs)
         elif draco_code is not None:
             u, t_enc, t_dec = _draco_step(cfg, Gp, Gs, draco_code, byz, worker_rngs)
         else:
@@ -520,22 +556,15 @@ def _run(cfg: TrainConfig, *, progress: bool, dataset, parity: bool) -> RunResul
     return RunResult(cfg, metrics, summary, w.numpy().copy())
 
 
-def _vote_step(cfg, Gp, Gs, G, byz, d, worker_rngs):
+def _vote_step(cfg, Gp, G, byz, d, worker_rngs, part_rngs):
     """One coded SignSGD step: returns (update (d,), encode seconds, decode seconds)."""
     t0 = time.perf_counter()
     g = Gp.numpy()
     if cfg.quant_bits > 1:
-        return _multibit_step(cfg, g, Gs, G, byz, worker_rngs, t0)
-    pbits, ppres = V.sign_bits(g, cfg.tie, rng=worker_rngs[0])
+        return _multibit_step(cfg, g, G, byz, worker_rngs, t0)
+    pbits, ppres = partition_signs(g, cfg.tie, part_rngs)
     bits, present = V.encode(pbits, G, d, partition_present=ppres, tie=cfg.tie, rng=worker_rngs)
-    if Gs is not None and len(byz):  # label shift: Byzantines encode their shifted gradients
-        sb, sp_ = V.sign_bits(Gs.numpy(), cfg.tie, rng=worker_rngs[0])
-        b2, p2 = V.encode(sb, G[byz], d, partition_present=sp_, tie=cfg.tie,
-                          rng=[worker_rngs[i] for i in byz])
-        bits[byz] = b2
-        if present is not None and p2 is not None and present.ndim == p2.ndim:
-            present[byz] = p2
-    if cfg.attack not in ("none", "label_shift") and len(byz):
+    if cfg.attack != "none" and len(byz):
         target = V.majority(pbits, d, ppres) if cfg.attack == "worst" else None
         bits, present = A.apply_vote_attack(cfg.attack, bits, present, byz, d,
                                             rngs=worker_rngs, target=target)
@@ -545,7 +574,57 @@ def _vote_step(cfg, Gp, Gs, G, byz, d, worker_rngs):
     return u, t_enc, time.perf_counter() - t1
 
 
-def _multibit_step(cfg, g, Gs, G, byz, worker_rngs, t0):
+def partition_rngs(streams: dict, k: int) -> list[np.random.Generator]:
+    """One Generator per data partition (its coin flips for ``sign(0)`` under ``tie='coin'``).
+
+    Every worker that holds partition ``j`` draws the same coins from its own copy of
+    stream ``j``, so the sim and mpi backends agree bit for bit.
+    """
+    return [np.random.default_rng(s) for s in streams["partitions"].spawn(k)]
+
+
+def partition_signs(g: np.ndarray, tie: str, rngs) -> tuple[np.ndarray, np.ndarray | None]:
+    """Packed signs of ``(k, d)`` partition gradients, ``sign(0)`` set by ``tie``.
+
+    Under ``coin``, the exact zeros of row ``j`` get fair coins drawn from ``rngs[j]``
+    (only as many draws as the row has zeros, in coordinate order), so the coins of a
+    partition do not depend on which other partitions a worker holds.
+
+    Example:
+        >>> g = np.array([[0.5, 0.0, -1.0], [0.0, 0.0, 2.0]], np.float32)
+        >>> b, _ = partition_signs(g, "coin", [np.random.default_rng(0)] * 2)
+        >>> V.unpack(b, 3)[:, [0, 2]].tolist()
+        [[1, -1], [1, 1]]
+    """
+    if tie != "coin":
+        return V.sign_bits(g, tie)
+    pos = g > 0
+    zero = g == 0
+    for j in np.flatnonzero(zero.any(axis=1)):
+        z = np.flatnonzero(zero[j])
+        pos[j, z] = rngs[j].random(z.size) < 0.5
+    return np.packbits(pos, axis=-1), None
+
+
+def vote_message_bytes(cfg: TrainConfig, d: int) -> tuple[int, int]:
+    """Bytes of one worker's vote message and of the broadcast update (payload only).
+
+    1 bit per coordinate up (2 with ``abstain``: value + presence); the update carries the
+    value and a nonzero mask (tied coordinates do not move). With ``quant_bits = q > 1``
+    both directions carry ``q`` bit-planes of the level index plus one plane marking exact
+    zeros (a tie, or a worker whose signs cancel): ``(q + 1)`` bits per coordinate.
+
+    Example:
+        >>> vote_message_bytes(TrainConfig(), 61706)
+        (7714, 15428)
+    """
+    nb = V.packed_length(d)
+    if cfg.quant_bits > 1:
+        return (cfg.quant_bits + 1) * nb, (cfg.quant_bits + 1) * nb
+    return nb * (2 if cfg.tie == "abstain" else 1), 2 * nb
+
+
+def _multibit_step(cfg, g, G, byz, worker_rngs, t0):
     s = np.sign(g)
     if cfg.tie == "plus":
         s[s == 0] = 1

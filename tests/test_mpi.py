@@ -51,6 +51,19 @@ def sim_params(res):
     (3, ["--b", "1", "--code", "draco-repetition", "--attack", "reversed_gradient", "--lr",
          "0.01"]),
     (5, ["--b", "1", "--code", "draco-cyclic", "--attack", "constant", "--lr", "0.01"]),
+    # coin ties for sign(0) (digits has exact-zero pixels): per-partition coin streams
+    (4, ["--b", "1", "--code", "bernoulli", "--r", "2", "--attack", "reverse", "--tie", "coin"]),
+    # the vote-level worst case: Byzantine ranks compute every partition (an empty Byzantine
+    # row still attacks)
+    (5, ["--b", "2", "--code", "bernoulli", "--r", "2", "--attack", "worst", "--tie", "coin",
+         "--seed", "3"]),
+    # multi-bit extension (q bit-planes + zero plane both ways)
+    (4, ["--b", "1", "--code", "bernoulli", "--r", "2", "--quant-bits", "2", "--attack",
+         "random"]),
+    (5, ["--b", "1", "--quant-bits", "3", "--attack", "worst", "--tie", "plus"]),
+    # label shift: Byzantines compute gradients on shifted labels
+    (4, ["--b", "1", "--aggregator", "median", "--attack", "label_shift", "--lr", "0.01"]),
+    (3, ["--b", "1", "--code", "draco-repetition", "--attack", "label_shift", "--lr", "0.01"]),
 ])
 def test_parity_with_sim_bit_identical(tmp_path, n, args):
     res = result(launch(tmp_path, n, "--epochs", "0.4", "--parity", *args))
@@ -78,11 +91,11 @@ def test_malformed_messages_are_abstentions_not_crashes(tmp_path):
 
 
 def test_straggler_past_deadline_is_an_erasure_and_late_message_discarded(tmp_path):
-    bad = {"1": {"kind": "sleep", "seconds": 1.0, "steps": [2]}}
-    out = launch(tmp_path, 3, "--epochs", "0.5", "--tie", "plus", "--deadline", "0.5",
+    bad = {"1": {"kind": "sleep", "seconds": 3.0, "steps": [3]}}
+    out = launch(tmp_path, 3, "--epochs", "0.5", "--tie", "plus", "--deadline", "1.0",
                  "--misbehave", json.dumps(bad))
     res = result(out)
-    assert "step 2: worker 1's message treated as absent (missed the deadline)" in out.stderr
+    assert "step 3: worker 1's message treated as absent (missed the deadline)" in out.stderr
     # the straggler catches up within a few steps; its late messages are recognised by their
     # header (step number) and discarded, never counted in a later step
     # (how many steps it takes to catch up depends on the machine's timing: not asserted)
@@ -105,7 +118,7 @@ def test_rule_that_cannot_take_n_inputs_fails_fast(tmp_path):
 
 def test_bad_config_fails_fast_on_every_rank(tmp_path):
     out = launch(tmp_path, 4, "--epochs", "0.1", "--b", "1", "--code", "bernoulli", "--r", "2",
-                 "--attack", "worst", timeout=120)
+                 "--attack", "worst", "--momentum", "worker", timeout=120)
     assert out.returncode != 0
     assert "not supported by the mpi backend" in out.stdout + out.stderr
 
@@ -114,7 +127,7 @@ def test_kill_and_resume_equals_uninterrupted(tmp_path):
     import signal
     import time
 
-    common = ["--epochs", "1.5", "--tie", "plus", "--b", "1", "--code", "bernoulli", "--r", "2",
+    common = ["--epochs", "1.5", "--tie", "coin", "--b", "1", "--code", "bernoulli", "--r", "2",
               "--attack", "reverse", "--momentum", "worker", "--noise-var", "1e-6",
               "--checkpoint-every", "3"]
     full = result(launch(tmp_path / "full", 3, *common))
