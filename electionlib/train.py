@@ -447,7 +447,6 @@ def _run(cfg: TrainConfig, *, progress: bool, dataset, parity: bool) -> RunResul
     if cfg.vote_scheme:
         G = _allocation(cfg, k, code_rng)
         loads = codes.loads(G)
-        nb = V.packed_length(d)
         up_bytes, down_bytes = vote_message_bytes(cfg, d)
     elif cfg.code in DRACO_CODES:
         draco_code = _draco_code(cfg)
