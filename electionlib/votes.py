@@ -23,13 +23,15 @@ not move: :func:`decide` returns 0 there, and :func:`majority` (which must
 return bits) reports the tie separately when asked.
 
 The counting kernel is bit-sliced: the per-coordinate count of ``n`` votes is
-kept as ``ceil(log2(n+1))`` bit-planes of 64-bit words and each vote is
-added with a ripple-carry of word-wide AND/XOR, so the master does
-``O(n log n)`` word operations per 64 coordinates and never unpacks.
+built as ``ceil(log2(n+1))`` bit-planes by a carry-save adder network of
+byte-wide AND/OR/XOR (about ``5 n`` operations per 8 coordinates, each over a
+whole chunk of bytes), then compared with the threshold plane by plane, so the
+master does ``O(n)`` word operations per coordinate block and never unpacks.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -50,7 +52,11 @@ __all__ = [
 
 TIE_RULES = ("plus", "coin", "abstain")
 
-_CHUNK_BYTES = 1 << 15  # bytes of one row processed at a time (fits in L1/L2 with n rows)
+# Bytes of every row processed at a time by the master's kernel: at most _CHUNK_BYTES, and
+# small enough that the scratch rows fit in about _SCRATCH_BYTES (measured on a 1 MiB-L2 core:
+# larger chunks stream the input rows better, smaller ones keep the scratch rows in cache).
+_CHUNK_BYTES = 1 << 18
+_SCRATCH_BYTES = 2 << 20
 
 
 def packed_length(d: int) -> int:
@@ -134,50 +140,314 @@ def sign_bits(x, tie: str = "plus", rng=None):
 
 
 # --------------------------------------------------------------------------- kernels
+#
+# The master's count is compiled, once per (n, kind of ``present``), into a straight-line
+# program of bitwise ufunc calls over *slots*: the output chunk(s), the input rows (read
+# only, never copied) and a few scratch rows. The program is then run chunk by chunk (at
+# most ``_CHUNK_BYTES`` of every row at a time) so that the scratch rows stay in the core's
+# caches while the input streams through once. Every call writes into a preallocated slot
+# (``out=``): no temporaries are allocated in the loop.
+#
+# Counting is a carry-save adder network: full adders (3 bits of one weight -> a sum of that
+# weight and a carry of the next, 5 ops) applied as soon as three bits of a weight are
+# pending, half adders at the end; counting n votes takes about n - log2(n) full adders and
+# keeps at most two pending rows per weight. The result is compared with the threshold from
+# the least significant plane up, one op per plane.
+
+_AND, _OR, _XOR, _NOT = np.bitwise_and, np.bitwise_or, np.bitwise_xor, np.invert
+_GT, _EQ = 0, 1  # output slots; input rows follow, then scratch rows
 
 
-def _add_plane(planes: list[np.ndarray], x: np.ndarray, levels: int, tmp: np.ndarray) -> None:
-    """Add the 0/1 word-vector ``x`` into the bit-sliced counter ``planes`` (in place)."""
-    carry = x.copy()
-    for j in range(levels):
-        np.bitwise_and(planes[j], carry, out=tmp)
-        np.bitwise_xor(planes[j], carry, out=planes[j])
-        carry, tmp = tmp, carry
+class _Program:
+    """Builds the op list ``(ufunc, a, b, out)`` (``b < 0``: unary) over integer slots."""
 
+    def __init__(self, n_inputs: int):
+        self.base = 2 + n_inputs  # first scratch slot
+        self.ops: list[tuple] = []
+        self.free: list[int] = []
+        self.n_scratch = 0
 
-def _count(rows: Sequence[np.ndarray], n_levels: int, width: int) -> list[np.ndarray]:
-    planes = [np.zeros(width, dtype=np.uint64) for _ in range(n_levels)]
-    tmp = np.empty(width, dtype=np.uint64)
-    for i, x in enumerate(rows):
-        _add_plane(planes, x, min(n_levels, (i + 1).bit_length()), tmp)
-    return planes
+    def alloc(self) -> int:
+        if self.free:
+            return self.free.pop()
+        self.n_scratch += 1
+        return self.base + self.n_scratch - 1
 
+    def owned(self, s) -> bool:
+        return s is not None and s >= self.base
 
-def _compare_const(planes: list[np.ndarray], T: int) -> tuple[np.ndarray, np.ndarray]:
-    """Bit-sliced ``(count > T, count == T)`` for a constant ``T >= 0``."""
-    width = planes[0].shape[0]
-    gt = np.zeros(width, dtype=np.uint64)
-    eq = np.full(width, np.uint64(0xFFFFFFFFFFFFFFFF))
-    if T >= (1 << len(planes)):
-        return gt, np.zeros(width, dtype=np.uint64)
-    for j in range(len(planes) - 1, -1, -1):
-        if (T >> j) & 1:
-            eq &= planes[j]
+    def release(self, *slots) -> None:
+        for s in slots:
+            if self.owned(s):
+                self.free.append(s)
+
+    def emit(self, f, a: int, b: int, out: int) -> None:
+        self.ops.append((f, a, b, out))
+
+    def optimized(self) -> list[tuple]:
+        """The op list with dead ops removed (e.g. sums no comparison reads) and a final copy
+        into an output slot replaced by computing the value there in the first place."""
+        ops = list(self.ops)
+        # copy elimination: ``out = s`` (s scratch) -> rename s to out over s's last live range
+        for k in range(len(ops) - 1, -1, -1):
+            f, a, b, o = ops[k]
+            if not (f is _AND and a == b and o in (_GT, _EQ) and a >= self.base):
+                continue
+            if any(a in op[1:] or o in op[1:] for op in ops[k + 1 :]):
+                continue
+            first, uses = None, []
+            for i in range(k - 1, -1, -1):
+                if o in ops[i][1:]:
+                    break
+                if a in ops[i][1:]:
+                    uses.append(i)
+                    if ops[i][3] == a and a not in ops[i][1:3]:
+                        first = i
+                        break
+            if first is None:
+                continue
+            for i in uses:
+                g, x, y, z = ops[i]
+                ops[i] = (g, o if x == a else x, o if y == a else y, o if z == a else z)
+            del ops[k]
+        # dead-op elimination, backwards from the outputs
+        live, kept = {_GT, _EQ}, []
+        for op in reversed(ops):
+            f, a, b, o = op
+            if o not in live:
+                continue
+            kept.append(op)
+            live.discard(o)
+            live.update(x for x in (a, b) if x >= 0)
+        kept.reverse()
+        # number the scratch rows still used 0, 1, ... (after ``base``)
+        used = sorted({x for op in kept for x in op[1:] if x >= self.base})
+        new = {x: self.base + i for i, x in enumerate(used)}
+        self.n_scratch = len(used)
+        return [(f, new.get(a, a), new.get(b, b), new.get(o, o)) for f, a, b, o in kept]
+
+    # ---- carry-save counting
+    def full_add(self, a: int, b: int, c: int) -> tuple[int, int]:
+        t = self.alloc()
+        self.emit(_XOR, a, b, t)  # t = a ^ b
+        u = a if self.owned(a) else b if self.owned(b) else self.alloc()
+        self.emit(_AND, a, b, u)  # u = a & b (in place over a dead input)
+        self.release(*(x for x in (a, b) if x != u))
+        s = self.alloc()
+        self.emit(_XOR, t, c, s)  # sum = a ^ b ^ c
+        self.emit(_AND, t, c, t)
+        self.release(c)
+        self.emit(_OR, u, t, u)  # carry = (a & b) | ((a ^ b) & c)
+        self.release(t)
+        return s, u
+
+    def half_add(self, a: int, b: int) -> tuple[int, int]:
+        c = self.alloc()
+        self.emit(_AND, a, b, c)
+        s = a if self.owned(a) else b if self.owned(b) else self.alloc()
+        self.emit(_XOR, a, b, s)
+        self.release(*(x for x in (a, b) if x != s))
+        return s, c
+
+    def push(self, pending: list[list[int]], w: int, x: int) -> None:
+        """Add the bit row ``x`` of weight ``2**w`` to a counter (``pending[w]``: <= 2 rows)."""
+        while len(pending) <= w:
+            pending.append([])
+        pending[w].append(x)
+        if len(pending[w]) == 3:
+            s, c = self.full_add(*pending[w])
+            pending[w] = [s]
+            self.push(pending, w + 1, c)
+
+    def planes(self, pending: list[list[int]]) -> list[int | None]:
+        """Finish a counter: one bit-plane per weight (``None``: identically zero)."""
+        w = 0
+        while w < len(pending):
+            if len(pending[w]) == 2:
+                s, c = self.half_add(*pending[w])
+                pending[w] = [s]
+                self.push(pending, w + 1, c)
+            w += 1
+        return [p[0] if p else None for p in pending]
+
+    # ---- comparisons, written into an output slot
+    def finish(self, g, out: int) -> None:
+        """Make slot ``out`` hold ``g`` (a slot, or ``None`` for zero)."""
+        if g is None:
+            self.emit(_XOR, out, out, out)
+        elif g != out:
+            self.emit(_AND, g, g, out)
+
+    def greater_const(self, planes: list[int | None], T: int, out: int) -> None:
+        """``out = count > T``: from the low plane up, ``g = c_j | g`` if bit j of T is 0,
+        else ``c_j & g`` (one op per plane)."""
+        g = None
+        for j, c in enumerate(planes):
+            if (T >> j) & 1:
+                if c is None or g is None:
+                    g = None
+                else:
+                    self.emit(_AND, c, g, out)
+                    g = out
+            elif c is not None:
+                if g is None:
+                    g = c
+                else:
+                    self.emit(_OR, c, g, out)
+                    g = out
+        if T >> len(planes):
+            g = None
+        self.finish(g, out)
+
+    def equal_const(self, planes: list[int | None], T: int, out: int) -> None:
+        """``out = count == T`` = AND of the planes where T has a 1, without any other."""
+        if T >> len(planes) or any(c is None for j, c in enumerate(planes) if (T >> j) & 1):
+            self.finish(None, out)
+            return
+        ones = [c for j, c in enumerate(planes) if (T >> j) & 1]
+        zeros = [c for j, c in enumerate(planes) if not (T >> j) & 1 and c is not None]
+        z = zeros[0] if len(zeros) == 1 else None  # OR of the planes where T has a 0
+        if len(zeros) > 1:
+            z = self.alloc()
+            self.emit(_OR, zeros[0], zeros[1], z)
+            for c in zeros[2:]:
+                self.emit(_OR, c, z, z)
+        if not ones:  # T = 0
+            self.emit(_NOT, z, -1, out)
         else:
-            gt |= eq & planes[j]
-            eq &= ~planes[j]
-    return gt, eq
+            acc = ones[0]
+            for c in ones[1:]:
+                self.emit(_AND, c, acc, out)
+                acc = out
+            if z is None:
+                self.finish(acc, out)
+            else:  # acc & ~z == (acc | z) ^ z
+                self.emit(_OR, acc, z, out)
+                self.emit(_XOR, out, z, out)
+        if len(zeros) > 1:
+            self.release(z)
+
+    def greater_twice(self, P: list[int | None], Q: list[int | None], out: int) -> None:
+        """``out = 2P > Q``: the borrow out of ``Q - 2P``, ``g = maj(~q_j, a_j, g)`` per plane
+        with ``a = 2P`` (planes shifted by one)."""
+        A = [None, *P]
+        g = None
+        t = self.alloc()
+        for j in range(max(len(A), len(Q))):
+            a = A[j] if j < len(A) else None
+            q = Q[j] if j < len(Q) else None
+            if q is None:  # maj(1, a, g) = a | g
+                if a is None:
+                    continue
+                if g is None:
+                    g = a
+                else:
+                    self.emit(_OR, a, g, out)
+                    g = out
+            elif a is None and g is None:
+                continue
+            elif a is None or g is None:  # ~q & x == (q | x) ^ q
+                x = a if g is None else g
+                self.emit(_OR, q, x, out)
+                self.emit(_XOR, out, q, out)
+                g = out
+            else:  # maj(~q, a, g) = (~q & (a ^ g)) ^ (a & g)
+                self.emit(_XOR, a, g, t)
+                self.emit(_AND, a, g, out)
+                self.emit(_OR, q, t, t)
+                self.emit(_XOR, t, q, t)
+                self.emit(_XOR, t, out, out)
+                g = out
+        self.release(t)
+        self.finish(g, out)
+
+    def equal_twice(self, P: list[int | None], Q: list[int | None], out: int) -> None:
+        """``out = 2P == Q`` = NOT of the OR over planes of ``a_j ^ q_j``."""
+        A = [None, *P]
+        terms = []
+        for j in range(max(len(A), len(Q))):
+            a = A[j] if j < len(A) else None
+            q = Q[j] if j < len(Q) else None
+            if a is None or q is None:
+                if (a if q is None else q) is not None:
+                    terms.append((a if q is None else q, None))
+            else:
+                terms.append((a, q))
+        if not terms:  # both counts are zero
+            self.emit(_XOR, out, out, out)
+            self.emit(_NOT, out, -1, out)
+            return
+        t = self.alloc()
+        for i, (a, q) in enumerate(terms):
+            dst = out if i == 0 else t
+            if q is None:
+                if i == 0:
+                    self.emit(_AND, a, a, out)
+                else:
+                    self.emit(_OR, a, out, out)
+                continue
+            self.emit(_XOR, a, q, dst)
+            if i:
+                self.emit(_OR, t, out, out)
+        self.emit(_NOT, out, -1, out)
+        self.release(t)
 
 
-def _compare(P: list[np.ndarray], M: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Bit-sliced ``(P > M, P == M)`` for two counters with the same number of planes."""
-    width = P[0].shape[0]
-    gt = np.zeros(width, dtype=np.uint64)
-    eq = np.full(width, np.uint64(0xFFFFFFFFFFFFFFFF))
-    for j in range(len(P) - 1, -1, -1):
-        gt |= eq & P[j] & ~M[j]
-        eq &= ~(P[j] ^ M[j])
-    return gt, eq
+@functools.lru_cache(maxsize=256)
+def _compile(n: int, packed_present: bool, want_eq: bool) -> tuple[tuple, int]:
+    """The straight-line program for ``n >= 1`` votes; returns ``(ops, n_scratch)``.
+
+    Slots: 0 = gt out, 1 = eq out, 2..2+n = vote rows, then (packed ``present``) the n
+    presence rows, then scratch rows.
+    """
+    prog = _Program(n * (2 if packed_present else 1))
+    if not packed_present:
+        # #(+1) > #(-1)  <=>  2C > n  <=>  C > floor(n/2); a tie (2C == n) needs n even.
+        counter: list[list[int]] = []
+        for i in range(n):
+            prog.push(counter, 0, 2 + i)
+        planes = prog.planes(counter)
+        prog.greater_const(planes, n // 2, _GT)
+        if want_eq:
+            if n % 2:
+                prog.finish(None, _EQ)
+            else:
+                prog.equal_const(planes, n // 2, _EQ)
+    else:
+        # P = #(present & +1), Q = #present; #(+1) - #(-1) = 2P - Q.
+        plus: list[list[int]] = []
+        pres: list[list[int]] = []
+        for i in range(n):
+            x = prog.alloc()
+            prog.emit(_AND, 2 + i, 2 + n + i, x)
+            prog.push(plus, 0, x)
+            prog.push(pres, 0, 2 + n + i)
+        P = prog.planes(plus)
+        Q = prog.planes(pres)
+        prog.greater_twice(P, Q, _GT)
+        if want_eq:
+            prog.equal_twice(P, Q, _EQ)
+    return tuple(prog.optimized()), prog.n_scratch
+
+
+def _run(ops, n_scratch: int, rows: list[np.ndarray], gt: np.ndarray, eq) -> None:
+    """Run a compiled program over the byte columns of ``rows`` (1-D uint8 views)."""
+    nb = gt.shape[0]
+    step = max(1 << 16, _SCRATCH_BYTES // max(n_scratch, 1)) // 4096 * 4096
+    step = min(step, _CHUNK_BYTES, nb)
+    scratch = list(np.empty((n_scratch, step), dtype=np.uint8))
+    for c0 in range(0, nb, step):
+        c1 = min(c0 + step, nb)
+        if c1 - c0 < step:
+            scratch = [s[: c1 - c0] for s in scratch]
+        s = [gt[c0:c1], None if eq is None else eq[c0:c1]]
+        s += [r[c0:c1] for r in rows]
+        s += scratch
+        for f, a, b, o in ops:
+            if b < 0:
+                f(s[a], s[o])
+            else:
+                f(s[a], s[b], s[o])
 
 
 def _present_rows(present, n: int, nb: int):
@@ -188,7 +458,7 @@ def _present_rows(present, n: int, nb: int):
     if pr.dtype == bool and pr.shape == (n,):
         return pr, None
     if pr.shape == (n, nb) and pr.dtype == np.uint8:
-        return None, np.ascontiguousarray(pr)
+        return None, pr
     raise ValueError(
         f"present must be None, a ({n},) bool mask or a ({n}, {nb}) packed uint8 mask, "
         f"got shape {pr.shape} dtype {pr.dtype}"
@@ -215,6 +485,10 @@ def count_compare(packed_votes, present=None) -> tuple[np.ndarray, np.ndarray]:
         >>> np.unpackbits(gt, count=3).tolist()
         [1, 1, 0]
     """
+    return _count_compare(packed_votes, present, want_eq=True)
+
+
+def _count_compare(packed_votes, present, want_eq: bool):
     V = np.asarray(packed_votes)
     if V.ndim != 2 or V.dtype != np.uint8:
         raise ValueError(
@@ -223,42 +497,26 @@ def count_compare(packed_votes, present=None) -> tuple[np.ndarray, np.ndarray]:
         )
     n, nb = V.shape
     row_mask, pmask = _present_rows(present, n, nb)
-    if row_mask is not None:
-        V = V[row_mask]
-        n = V.shape[0]
+    if V.strides[1] != 1:
+        V = np.ascontiguousarray(V)
+    if pmask is not None and pmask.strides[1] != 1:
+        pmask = np.ascontiguousarray(pmask)
+    if row_mask is not None and not row_mask.all():
+        rows = [V[i] for i in np.flatnonzero(row_mask)]
+    else:
+        rows = list(V)
+    m = len(rows)
+    if pmask is not None:
+        rows += list(pmask)
     gt_out = np.empty(nb, dtype=np.uint8)
-    eq_out = np.empty(nb, dtype=np.uint8)
-    if n == 0:
+    eq_out = np.empty(nb, dtype=np.uint8) if want_eq else None
+    if m == 0 or nb == 0:
         gt_out[:] = 0
-        eq_out[:] = 0xFF
+        if want_eq:
+            eq_out[:] = 0xFF
         return gt_out, eq_out
-    levels = n.bit_length()
-    step = min(_CHUNK_BYTES, nb)
-    width8 = (step + 7) // 8 * 8
-    buf = np.zeros((n, width8), dtype=np.uint8)
-    pbuf = np.zeros((n, width8), dtype=np.uint8) if pmask is not None else None
-    for c0 in range(0, nb, step):
-        w = min(step, nb - c0)
-        buf[:, :w] = V[:, c0 : c0 + w]
-        buf[:, w:] = 0
-        words = buf.view(np.uint64)
-        if pmask is None:
-            planes = _count(list(words), levels, words.shape[1])
-            # #(+1) > #(-1)  <=>  2P > n  <=>  P > floor(n/2); tie only for even n at n/2.
-            gt, _ = _compare_const(planes, n // 2)
-            if n % 2 == 0:
-                _, eq = _compare_const(planes, n // 2)
-            else:
-                eq = np.zeros_like(gt)
-        else:
-            pbuf[:, :w] = pmask[:, c0 : c0 + w]
-            pbuf[:, w:] = 0
-            pw = pbuf.view(np.uint64)
-            plus = _count([x & p for x, p in zip(words, pw, strict=True)], levels, pw.shape[1])
-            minus = _count([~x & p for x, p in zip(words, pw, strict=True)], levels, pw.shape[1])
-            gt, eq = _compare(plus, minus)
-        gt_out[c0 : c0 + w] = gt.view(np.uint8)[:w]
-        eq_out[c0 : c0 + w] = eq.view(np.uint8)[:w]
+    ops, n_scratch = _compile(m, pmask is not None, want_eq)
+    _run(ops, n_scratch, rows, gt_out, eq_out)
     return gt_out, eq_out
 
 
@@ -294,7 +552,7 @@ def majority(packed_votes, d: int, present=None, return_ties: bool = False):
     """
     d = v.integer("d", d, lo=1)
     V = _packed("packed_votes", packed_votes, d, ndim=2)
-    gt, eq = count_compare(V, present)
+    gt, eq = _count_compare(V, present, want_eq=return_ties)
     mask = _tail_mask(d)
     gt[-1] &= mask
     if not return_ties:

@@ -139,3 +139,96 @@ def test_hand_example_paper_fig1():
 def test_bad_input(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+# --------------------------------------------------------------------------- packed kernel
+# The optimized master kernel (a compiled carry-save adder program run chunk by chunk) against
+# a plain numpy reference: unpack the bits, count the +1 and -1 votes, compare.
+
+many_n = st.integers(1, 130) | st.sampled_from([1, 2, 3, 63, 64, 65, 127, 128, 129, 130])
+kernel_dims = st.integers(1, 700) | st.sampled_from([7, 8, 9, 63, 64, 65, 511, 513, 1000, 4097])
+
+
+def reference_count_compare(s, pres):
+    """s, pres: bool (n, d) -> (gt, eq) bool (d,): #(+1) > #(-1) and #(+1) == #(-1)."""
+    plus = (s & pres).sum(axis=0)
+    minus = (~s & pres).sum(axis=0)
+    return plus > minus, plus == minus
+
+
+def random_present(rng, mode, n, d):
+    """(bool (n, d) mask, argument for the kernel) for present mode None / rows / packed."""
+    if mode == "none":
+        return np.ones((n, d), bool), None
+    if mode == "rows":
+        rows = rng.random(n) < rng.choice([0.0, 0.5, 0.9, 1.0])
+        return np.repeat(rows[:, None], d, axis=1), rows
+    pres = rng.random((n, d)) < rng.choice([0.0, 0.3, 0.8, 1.0])
+    pres[rng.random(n) < 0.1] = True  # some rows fully present, some densities extreme
+    return pres, np.packbits(pres, axis=1)
+
+
+@settings(max_examples=250, deadline=None)
+@given(
+    n=many_n,
+    d=kernel_dims,
+    mode=st.sampled_from(["none", "rows", "packed"]),
+    chunk=st.sampled_from([1, 3, 8, 40, None]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_kernel_matches_plain_numpy(n, d, mode, chunk, seed):
+    rng = np.random.default_rng(seed)
+    s = rng.random((n, d)) < rng.choice([0.5, 0.1, 0.9])
+    pres, arg = random_present(rng, mode, n, d)
+    packed = np.packbits(s, axis=1)
+    packed.flags.writeable = False  # the kernel must not write into its input
+    nb = packed.shape[1]
+    saved = V._CHUNK_BYTES
+    if chunk is not None:  # several chunks, of sizes that are not multiples of 8 bytes
+        V._CHUNK_BYTES = max(chunk, -(-nb // 16))
+    try:
+        bits, ties = V.majority(packed, d, arg, return_ties=True)
+        only = V.majority(packed, d, arg)
+        gt, eq = V.count_compare(packed, arg)
+    finally:
+        V._CHUNK_BYTES = saved
+    want_gt, want_eq = reference_count_compare(s, pres)
+    np.testing.assert_array_equal(np.unpackbits(bits, count=d).astype(bool), want_gt)
+    np.testing.assert_array_equal(np.unpackbits(ties, count=d).astype(bool), want_eq)
+    np.testing.assert_array_equal(only, bits)
+    np.testing.assert_array_equal(np.unpackbits(gt, count=d).astype(bool), want_gt)
+    np.testing.assert_array_equal(np.unpackbits(eq, count=d).astype(bool), want_eq)
+    # padding bits are zero
+    assert np.unpackbits(bits)[d:].sum() == 0 and np.unpackbits(ties)[d:].sum() == 0
+    np.testing.assert_array_equal(packed, np.packbits(s, axis=1))
+
+
+@pytest.mark.parametrize(("n", "mode"), [(5, "none"), (4, "none"), (3, "rows"), (2, "packed")])
+def test_kernel_default_chunks_large_d(n, mode):
+    # d spans several of the kernel's default chunks (and ends mid-word)
+    d = 8 * V._CHUNK_BYTES * 2 + 8 * 1000 + 13
+    rng = np.random.default_rng(n)
+    s = rng.random((n, d)) < 0.5
+    pres, arg = random_present(rng, mode, n, d)
+    if mode == "rows":
+        pres[:], arg = True, np.ones(n, bool)
+        pres[1], arg[1] = False, False
+    bits, ties = V.majority(np.packbits(s, axis=1), d, arg, return_ties=True)
+    want_gt, want_eq = reference_count_compare(s, pres)
+    np.testing.assert_array_equal(np.unpackbits(bits, count=d).astype(bool), want_gt)
+    np.testing.assert_array_equal(np.unpackbits(ties, count=d).astype(bool), want_eq)
+
+
+def test_kernel_accepts_strided_views():
+    rng = np.random.default_rng(1)
+    s = rng.random((7, 2 * 200)) < 0.5
+    big = np.packbits(s, axis=1)  # (7, 50)
+    view = big[::2, ::2]  # rows 0, 2, 4, 6 and every other byte: not contiguous
+    dense = np.ascontiguousarray(view)
+    d = 8 * view.shape[1]
+    for arg in (None, np.array([True, False, True, True]), np.ascontiguousarray(view[::-1])):
+        np.testing.assert_array_equal(V.majority(view, d, arg), V.majority(dense, d, arg))
+    np.testing.assert_array_equal(
+        V.majority(dense, d, view[::-1], return_ties=True),
+        V.majority(dense, d, np.ascontiguousarray(view[::-1]), return_ties=True),
+    )
