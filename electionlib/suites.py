@@ -38,6 +38,7 @@ __all__ = [
     "draco_grid",
     "brsgd_grid",
     "sensitivity_grid",
+    "tta_grid",
     "run_grid",
     "final_table",
     "time_to_accuracy",
@@ -225,6 +226,43 @@ def sensitivity_grid(profile: str, seed: int = 0, n: int = 9, b: int = 3):
                 cfg = TrainConfig(**{**base, "batch": B, "momentum": mom, "lr": lr, **kw})
                 out.append((dict(batch=B, momentum=mom, scheme=label, seed=seed), cfg))
     return out
+
+
+def tta_grid(profile: str, seed: int = 0, n: int = 15, b: int = 2):
+    """Time to accuracy under attack, every family on one harness (notebook 06): n = 15
+    workers, b = 2 Byzantines sending the reverse of what they should (vote ``reverse`` for
+    the vote schemes, ``reversed_gradient`` for the full-precision ones), one seed.
+
+    Schemes: SignSGD-MV (uncoded), Bernoulli E[r]=2, the deterministic code (designed for b,
+    worst-case Byzantine set), DRACO repetition and cyclic (s = b), coordinate median,
+    BrSGD, geometric median, and the mean without attack as the reference. The DRACO,
+    geometric-median and mean entries are those of :func:`draco_grid` (same configurations,
+    so their stored results are reused).
+    """
+    base = fmnist_base(profile)
+    vote = {**base, "lr": VOTE_LR[profile], "seed": seed, "n": n}
+    fp = {**base, "lr": FP_LR[profile], "seed": seed, "n": n, "momentum": "server"}
+    rows = [
+        ("mean (no attack)", "full precision", fp, dict(aggregator="mean")),
+        ("SignSGD-MV (uncoded)", "votes", vote, dict(b=b, attack="reverse")),
+        ("Bern. code E[r]=2", "votes", vote, dict(b=b, attack="reverse", code="bernoulli",
+                                                  r=2.0)),
+        ("Det. code", "votes", vote, dict(b=b, attack="reverse", code="deterministic",
+                                          design_b=_det_design(n, b), byz_select="worst")),
+        ("DRACO repetition", "full precision", fp, dict(b=b, design_b=b,
+                                                        attack="reversed_gradient",
+                                                        code="draco-repetition")),
+        ("DRACO cyclic", "full precision", fp, dict(b=b, design_b=b, attack="reversed_gradient",
+                                                    code="draco-cyclic")),
+        ("median", "full precision", fp, dict(b=b, attack="reversed_gradient",
+                                              aggregator="median")),
+        ("BrSGD", "full precision", fp, dict(b=b, attack="reversed_gradient",
+                                             aggregator="brsgd", agg_params=(("beta", 0.5),))),
+        ("geometric median", "full precision", fp, dict(b=b, attack="reversed_gradient",
+                                                        aggregator="geometric_median")),
+    ]
+    return [(dict(scheme=label, family=fam, n=n, b=b, seed=seed), TrainConfig(**{**bs, **kw}))
+            for label, fam, bs, kw in rows]
 
 
 def run_grid(entries, *, force: bool = False, progress: bool = True, root=None,

@@ -59,3 +59,18 @@ def test_sign_agreement_is_a_rate():
     assert len(sa) > 1000
     assert sa.agreement.between(0, 1).all() and sa.S.between(0, 5).all()
     assert np.isfinite(sa.abs_grad).all()
+
+
+def test_tta_grid_one_harness_and_reuses_draco_runs():
+    g = S.tta_grid("ci")
+    schemes = [lab["scheme"] for lab, _ in g]
+    assert len(set(schemes)) == len(schemes) == 9
+    cfgs = {lab["scheme"]: c for lab, c in g}
+    assert {c.n for c in cfgs.values()} == {15}
+    assert {c.b for k, c in cfgs.items() if k != "mean (no attack)"} == {2}
+    assert cfgs["SignSGD-MV (uncoded)"].attack == "reverse"
+    assert cfgs["median"].attack == "reversed_gradient"
+    # the DRACO / geometric median / mean entries are exactly draco_grid's (stored runs reused)
+    draco = {c for _, c in S.draco_grid("ci")}
+    for k in ("DRACO repetition", "DRACO cyclic", "geometric median", "mean (no attack)"):
+        assert cfgs[k] in draco
