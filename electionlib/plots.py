@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["allocation_matrix", "bound_vs_exact", "mc_vs_exact", "new_axes", "training_curves",
-           "SCHEME_COLORS"]
+           "cost_curves", "cost_terms", "SCHEME_COLORS", "RULE_COLORS"]
 
 SCHEME_COLORS = {
     "no attack": "#000000",
@@ -128,4 +128,58 @@ def training_curves(df, x: str = "epoch", y: str = "accuracy", hue: str = "schem
     ax.set_ylabel(y.replace("_", " "))
     if title:
         ax.set_title(title, fontsize=10)
+    return ax
+
+
+#: One color per aggregation rule of :mod:`electionlib.perf` (anchors in grey).
+RULE_COLORS = {
+    "majority": "#2ca02c", "copy_packed": "#7f7f7f", "copy_float32": "#c7c7c7",
+    "mean": "#000000", "median": "#d62728", "trimmed_mean": "#ff9896", "krum": "#9467bd",
+    "multi_krum": "#c5b0d5", "bulyan": "#8c564b", "geometric_median": "#e377c2",
+    "centered_clipping": "#bcbd22", "brsgd": "#17becf", "draco_repetition": "#1f77b4",
+    "draco_cyclic": "#aec7e8",
+}
+
+
+def cost_curves(agg, x: str = "n", at=None, ax=None, title=None, rules=None):
+    """Log-log cost (median seconds) vs ``x`` (``"n"`` or ``"d"``) for each rule, at a fixed
+    value of the other variable (``at``; default its largest value with a measured row).
+
+    Reads a :func:`electionlib.perf.aggregation_table`; only rows with status ``ok``.
+    """
+    ax = _ax(ax)
+    other = "d" if x == "n" else "n"
+    ok = agg[agg["status"] == "ok"]
+    if at is None:
+        at = ok[other].max()
+    sel = ok[ok[other] == at]
+    for rule in rules or dict.fromkeys(sel["rule"]):
+        r = sel[sel["rule"] == rule].sort_values(x)
+        if len(r):
+            style = ":" if rule.startswith("copy") else "-"
+            ax.plot(r[x], r["seconds"], style, marker="o", ms=3, label=rule,
+                    color=RULE_COLORS.get(rule))
+    ax.set(xscale="log", yscale="log", xlabel=x, ylabel="seconds (median)",
+           title=title or f"aggregation cost vs {x} ({other} = {at:,})")
+    return ax
+
+
+def cost_terms(rows, ax=None, title=None, terms=("compute", "encode", "upload", "aggregate",
+                                                  "broadcast")):
+    """Horizontal stacked bars of a step's cost terms (one bar per row, labelled by
+    ``rule``), log-free: each bar's segments are the terms' shares of its total, and the
+    total is written at the bar's end."""
+    ax = _ax(ax)
+    colors = ["#1f77b4", "#aec7e8", "#ff7f0e", "#2ca02c", "#ffbb78"]
+    labels = list(rows["rule"])
+    left = np.zeros(len(rows))
+    total = rows[list(terms)].sum(axis=1).to_numpy()
+    for term, c in zip(terms, colors, strict=False):
+        share = rows[term].to_numpy() / np.where(total > 0, total, 1)
+        ax.barh(labels, share, left=left, color=c, label=term)
+        left += share
+    for i, t in enumerate(total):
+        ax.text(1.01, i, f"{t:.3g} s", va="center", fontsize=7)
+    ax.set(xlim=(0, 1.25), xlabel="share of the step time", title=title)
+    ax.invert_yaxis()
     return ax

@@ -30,6 +30,8 @@ _P = {
         "train_subsample": {"fmnist": 3000, "amazon": None, "digits": None, "cifar10": 2000},
         "train_test_subsample": {"fmnist": 1000, "amazon": None, "digits": None,
                                  "cifar10": 1000},
+        # 06 performance: the MPI step breakdown (perf.SIZES holds the other benchmarks)
+        "bench_mpi": {"ns": (3,), "dataset": "digits", "subsample": None, "epochs": 0.2},
     },
     "quick": {
         "theory_n_max": 301,
@@ -42,6 +44,7 @@ _P = {
         "train_subsample": {"fmnist": 18000, "amazon": None, "digits": None, "cifar10": 10000},
         "train_test_subsample": {"fmnist": 2000, "amazon": None, "digits": None,
                                  "cifar10": 2000},
+        "bench_mpi": {"ns": (3, 5, 9), "dataset": "fmnist", "subsample": 18000, "epochs": 0.3},
     },
     "full": {
         "theory_n_max": 1001,
@@ -54,6 +57,8 @@ _P = {
         "train_subsample": {"fmnist": None, "amazon": None, "digits": None, "cifar10": None},
         "train_test_subsample": {"fmnist": None, "amazon": None, "digits": None,
                                  "cifar10": None},
+        "bench_mpi": {"ns": (3, 5, 9, 15), "dataset": "fmnist", "subsample": None,
+                      "epochs": 0.5},
     },
 }
 
