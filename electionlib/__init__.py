@@ -26,7 +26,8 @@ from . import (
 __version__ = "0.1.0"
 
 # Modules that import torch (or are heavier) load on first use: ``el.train``, ``el.data``...
-_LAZY = ("aggregators", "data", "draco", "models", "mpi_backend", "suites", "train")
+_LAZY = ("aggregators", "costmodel", "data", "draco", "models", "mpi_backend", "perf", "suites",
+         "train")
 
 
 def __getattr__(name):

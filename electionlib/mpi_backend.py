@@ -509,13 +509,15 @@ def _worker_message(cfg, fn, w, idx, cols, noise, vel, vote, me, byz, d, worker_
         pall, presall = T.partition_signs(g_all, cfg.tie, part_rngs)
         target = V.majority(pall, d, presall)
         pbits, ppres = pall[cols], (None if presall is None else presall[cols])
-    else:
-        pbits, ppres = T.partition_signs(g, cfg.tie, [part_rngs[j] for j in cols])
-    if len(cols):
+    if len(cols) and every:
         b_, p_ = V.encode(pbits, np.ones((1, len(cols)), np.uint8), d,
                           partition_present=ppres, tie=cfg.tie, rng=[worker_rngs[me]])
         bits = b_[0]
         pres = _full_mask(nb, d) if p_ is None else p_[0].copy()
+    elif len(cols):  # the common path: the same result as partition_signs + encode, leaner
+        bits, p_ = V.worker_vote(g, cfg.tie, partition_rngs=[part_rngs[j] for j in cols],
+                                 rng=worker_rngs[me])
+        pres = _full_mask(nb, d) if p_ is None else p_
     else:  # an empty Byzantine worker still sends its attack
         bits, pres = np.zeros(nb, np.uint8), np.zeros(nb, np.uint8)
     if attacking:

@@ -586,23 +586,22 @@ def partition_signs(g: np.ndarray, tie: str, rngs) -> tuple[np.ndarray, np.ndarr
     """Packed signs of ``(k, d)`` partition gradients, ``sign(0)`` set by ``tie``.
 
     Under ``coin``, the exact zeros of row ``j`` get fair coins drawn from ``rngs[j]``
-    (only as many draws as the row has zeros, in coordinate order), so the coins of a
-    partition do not depend on which other partitions a worker holds.
+    (:func:`votes.sign_bits`: one random bit per zero, in coordinate order), so the coins of
+    a partition do not depend on which other partitions a worker holds.
 
     Example:
         >>> g = np.array([[0.5, 0.0, -1.0], [0.0, 0.0, 2.0]], np.float32)
         >>> b, _ = partition_signs(g, "coin", [np.random.default_rng(0)] * 2)
-        >>> V.unpack(b, 3)[:, [0, 2]].tolist()
-        [[1, -1], [1, 1]]
+        >>> s = V.unpack(b, 3)  # nonzero entries by their sign, zeros by coin
+        >>> s[0, [0, 2]].tolist(), int(s[1, 2])
+        ([1, -1], 1)
     """
     if tie != "coin":
         return V.sign_bits(g, tie)
-    pos = g > 0
-    zero = g == 0
-    for j in np.flatnonzero(zero.any(axis=1)):
-        z = np.flatnonzero(zero[j])
-        pos[j, z] = rngs[j].random(z.size) < 0.5
-    return np.packbits(pos, axis=-1), None
+    pos = np.packbits(g > 0, axis=-1)
+    for j in np.flatnonzero((g == 0).any(axis=1)):
+        pos[j] = V.sign_bits(g[j], "coin", rng=rngs[j])[0]
+    return pos, None
 
 
 def vote_message_bytes(cfg: TrainConfig, d: int) -> tuple[int, int]:

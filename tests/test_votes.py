@@ -67,7 +67,9 @@ def test_encode_matches_reference(n, k, d, tie, p, sparse, seed):
     if sparse and tie == "abstain":  # sign(0) abstains only under the abstain rule
         ppres = rng.random((k, d)) < 0.6
     seeds = rng.integers(0, 2**31, size=n)
-    coins = np.stack([np.where(np.random.default_rng(x).random(d) < 0.5, 1, -1) for x in seeds])
+    # a worker's coins: its stream's first ceil(d/8) random bytes (drawn only if it has a tie)
+    coins = np.stack([np.where(np.unpackbits(np.random.default_rng(x).bit_generator.random_raw(
+        (d + 63) // 64).view(np.uint8)[: (d + 7) // 8], count=d), 1, -1) for x in seeds])
     want = local_majority(s, G, tie, coins, ppres)
     empty = G.sum(axis=1) == 0
     want[empty] = 0
@@ -232,3 +234,39 @@ def test_kernel_accepts_strided_views():
         V.majority(dense, d, view[::-1], return_ties=True),
         V.majority(dense, d, np.ascontiguousarray(view[::-1]), return_ties=True),
     )
+
+
+@settings(max_examples=200, deadline=None)
+@given(r=st.integers(1, 7), d=st.integers(1, 300), tie=st.sampled_from(V.TIE_RULES),
+       zeros=st.floats(0.0, 0.9), seed=st.integers(0, 2**32 - 1))
+def test_worker_vote_equals_sign_bits_then_encode_draw_for_draw(r, d, tie, zeros, seed):
+    rng = np.random.default_rng(seed)
+    g = rng.standard_normal((r, d)).astype(np.float32)
+    g[rng.random((r, d)) < zeros] = 0.0
+    seeds = rng.integers(0, 2**31, size=r + 1)
+
+    def streams():
+        return [np.random.default_rng(x) for x in seeds]
+
+    s1 = streams()  # reference: per-partition sign_bits, then encode with a (1, r) allocation
+    parts = [V.sign_bits(g[j : j + 1], tie, rng=s1[j]) for j in range(r)]
+    pbits = np.concatenate([b for b, _ in parts])
+    ppres = None if tie != "abstain" else np.concatenate([p for _, p in parts])
+    want_bits, want_pres = V.encode(pbits, np.ones((1, r), np.uint8), d,
+                                    partition_present=ppres, tie=tie, rng=[s1[r]])
+    s2 = streams()
+    bits, pres = V.worker_vote(g, tie, partition_rngs=s2[:r], rng=s2[r])
+    np.testing.assert_array_equal(bits, want_bits[0])
+    if tie == "abstain":
+        np.testing.assert_array_equal(pres, want_pres[0])
+    else:
+        assert pres is None
+    # the same number of draws from every stream
+    assert [a.integers(0, 2**62) for a in s1] == [b.integers(0, 2**62) for b in s2]
+
+
+def test_worker_vote_bad_input():
+    with pytest.raises(ValueError, match="grads must be a 2-D"):
+        V.worker_vote(np.zeros(3))
+    with pytest.raises(ValueError, match="partition_rngs"):
+        V.worker_vote(np.zeros((2, 3)), "coin")

@@ -288,6 +288,8 @@ if profile != "ci":
          f"median predicted/measured {hold.ratio.median():.2f} (range {hold.ratio.min():.2f}–"
          f"{hold.ratio.max():.2f}, {len(hold)} points)", bool(0.5 <= hold.ratio.median() <= 2)),
     ]
+
+# %%
 at = big[(big.n == 1000) & (big.d == 1e9) & (big.gbit_per_s == 10)].set_index("rule")
 CLAIMS.append(("1-bit votes at cluster scale (model)", "communication-efficient",
                f"n=1000, d=1e9, 10 Gb/s: step {at.loc['majority', 'total']:.0f} s (votes) vs "

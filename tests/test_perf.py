@@ -1,0 +1,308 @@
+"""electionlib.perf and the benchmark scripts: structure and correctness, never speed.
+
+Every measurement here runs at tiny sizes; no test compares a time with a constant.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from electionlib import perf
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# --------------------------------------------------------------------------- timing
+
+
+def test_median_time_counts_warmup_and_repeats():
+    calls = []
+    r = perf.median_time(lambda: calls.append(1), repeats=4, warmup=2)
+    assert len(calls) == 6 and r["repeats"] == 4
+    assert 0 <= r["min"] <= r["seconds"]
+
+
+def test_median_time_budget_stops_early_but_times_once():
+    calls = []
+
+    def slow():
+        calls.append(1)
+        time.sleep(0.01)
+
+    r = perf.median_time(slow, repeats=1000, warmup=1, budget=0.0)
+    assert r["repeats"] == 1 and len(calls) == 2
+    r = perf.median_time(slow, repeats=1000, warmup=0, budget=0.05)
+    assert 1 <= r["repeats"] < 1000
+
+
+# --------------------------------------------------------------------------- aggregation
+
+
+def test_aggregation_table_every_rule_tiny():
+    t = perf.aggregation_table(ns=(5, 9), ds=(100,), repeats=2, progress=False)
+    assert list(t.columns) == perf.AGG_COLUMNS
+    assert len(t) == 2 * len(perf.AGG_RULES)
+    assert set(t["rule"]) == set(perf.AGG_RULES)
+    assert (t["status"] == "ok").all(), t[t["status"] != "ok"]
+    assert (t["seconds"] > 0).all() and (t["repeats"] >= 1).all()
+    f = t[t.n == 5].set_index("rule")["f"]
+    # largest f each rule accepts with 5 rows, capped at (n-1)//2
+    assert f["median"] == 2 and f["trimmed_mean"] == 2 and f["brsgd"] == 2
+    assert f["krum"] == 1 and f["multi_krum"] == 1 and f["bulyan"] == 0 and f["mean"] == 0
+    assert f["draco_repetition"] == 2 and f["draco_cyclic"] == 2
+    b = t[t.n == 9].set_index("rule")["input_bytes"]
+    assert b["majority"] == 9 * 13 and b["copy_float32"] == 9 * 100 * 4
+    assert b["draco_cyclic"] == 9 * 100 * 16
+
+
+def test_aggregation_memory_cap_skips_float_rules_not_packed():
+    # n=5, d=64: packed votes 40 bytes, floats 320 values: a cap of 100 keeps only packed rules
+    out = perf.aggregation_table(ns=(5,), ds=(64,), max_floats=100, repeats=1, progress=False)
+    t = out.set_index("rule")
+    assert t.loc["majority", "status"] == "ok" and t.loc["copy_packed", "status"] == "ok"
+    floats = t.drop(index=["majority", "copy_packed"])
+    assert (floats["status"] == "skipped").all()
+    assert floats["reason"].str.contains("max_floats").all()
+    assert floats["seconds"].isna().all()
+
+
+def test_aggregation_chunks_columnwise_rules_over_the_cap():
+    out = perf.aggregation_table(ns=(5,), ds=(64,), max_floats=100, chunk=16, repeats=1,
+                                 progress=False).set_index("rule")
+    for rule in ("copy_float32", "mean", "median", "trimmed_mean"):
+        assert out.loc[rule, "status"] == "ok"
+        assert out.loc[rule, "reason"].startswith("chunked: 4 blocks of 16 columns")
+    for rule in ("krum", "bulyan", "geometric_median", "draco_cyclic"):
+        assert out.loc[rule, "status"] == "skipped"
+
+
+def test_aggregation_time_limit_zero_times_out_then_skips_larger_cases(capsys):
+    t = perf.aggregation_table(ns=(5, 9), ds=(64, 128), rules=("majority", "median"),
+                               time_limit=0.0, repeats=3, progress=False)
+    first = t[(t.n == 5) & (t.d == 64)]
+    assert (first["status"] == "timeout").all()
+    assert (first["repeats"] == 1).all() and (first["seconds"] > 0).all()
+    assert first["reason"].str.contains("time_limit").all()
+    rest = t.drop(index=first.index)
+    assert len(rest) == 6 and (rest["status"] == "skipped").all()
+    assert rest["reason"].str.startswith("a smaller case (n=5, d=64) took").all()
+    printed = capsys.readouterr().out
+    assert "timeout majority n=5 d=64" in printed and "skip median n=9 d=128" in printed
+
+
+def test_aggregation_draco_without_a_code_is_skipped_with_reason():
+    t = perf.aggregation_table(ns=(4,), ds=(32,), rules=("draco_repetition", "draco_cyclic"),
+                               repeats=1, progress=False).set_index("rule")
+    assert t.loc["draco_repetition", "status"] == "skipped"
+    assert "no s >= 1" in t.loc["draco_repetition", "reason"]
+    assert t.loc["draco_cyclic", "status"] == "ok" and t.loc["draco_cyclic", "f"] == 1
+
+
+def test_prediction_extrapolates_linearly_in_nd():
+    done = {"median": [(5, 100, 0.5), (5, 1000, 2.0), (9, 100, 0.001)]}
+    t, n2, d2, t2 = perf._predicted(done, "median", 10, 10_000)
+    assert (n2, d2, t2) == (5, 1000, 2.0) and t == pytest.approx(2.0 * 2 * 10)
+    assert perf._predicted(done, "median", 4, 10_000) is None  # nothing smaller in n
+    assert perf._predicted({"x": [(5, 10, 0.001)]}, "x", 50, 10**6) is None  # overhead only
+
+
+def test_aggregation_rejects_unknown_rule():
+    with pytest.raises(ValueError, match="rule"):
+        perf.aggregation_table(ns=(5,), ds=(8,), rules=("nope",), progress=False)
+
+
+# --------------------------------------------------------------------------- fits
+
+
+def test_fit_loglog_recovers_known_slope():
+    t = pd.DataFrame([(r, d, n) for r in ("a", "b") for d in (10, 20) for n in (3, 5, 9, 15)],
+                     columns=["rule", "d", "n"])
+    t["seconds"] = np.where(t.rule == "a", 3.0 * t.n**2.0, 0.5 * t.n * t.d)
+    t["status"] = "ok"
+    t.loc[(t.rule == "b") & (t.d == 20) & (t.n > 3), "status"] = "skipped"
+    fit = perf.fit_loglog(t).set_index(["rule", "d"])
+    assert fit.loc[("a", 10), "slope"] == pytest.approx(2.0, abs=1e-12)
+    assert np.exp(fit.loc[("a", 10), "intercept"]) == pytest.approx(3.0, rel=1e-12)
+    assert fit.loc[("a", 10), "r2"] == pytest.approx(1.0)
+    assert fit.loc[("b", 10), "slope"] == pytest.approx(1.0, abs=1e-12)
+    assert np.isnan(fit.loc[("b", 20), "slope"]) and fit.loc[("b", 20), "points"] == 1
+    by_d = perf.fit_loglog(t[t.rule == "b"], x="d", by="n").set_index("n")
+    assert by_d.loc[3, "slope"] == pytest.approx(1.0, abs=1e-12)
+
+
+def test_fit_power_recovers_exponents():
+    t = pd.DataFrame([(n, d) for n in (5, 9, 15, 49) for d in (1e3, 1e4, 1e5)],
+                     columns=["n", "d"])
+    t["rule"], t["status"] = "r", "ok"
+    t["seconds"] = 4e-9 * t.n**1.3 * t.d**0.9
+    fit = perf.fit_power(t, "r")
+    assert fit.c == pytest.approx(4e-9, rel=1e-9)
+    assert fit.a == pytest.approx(1.3, abs=1e-9) and fit.b == pytest.approx(0.9, abs=1e-9)
+    assert fit.r2 == pytest.approx(1.0)
+    one_d = perf.fit_power(t[t.d == 1e3], "r")
+    assert one_d.a == pytest.approx(1.3, abs=1e-9) and np.isnan(one_d.b)
+    assert all(np.isnan(perf.fit_power(t, "absent")))
+    p = perf.power_table(t)
+    assert p.loc[0, "points"] == 12 and p.loc[0, "a"] == pytest.approx(1.3, abs=1e-9)
+
+
+# --------------------------------------------------------------------------- targets
+
+
+def _agg(**seconds):
+    rows = [{"rule": r, "n": 15, "d": 11_000_000, "seconds": s, "status": "ok"}
+            for r, s in seconds.items()]
+    # smaller cases that must not be used while the issue's (n, d) is present
+    rows += [{"rule": r, "n": 9, "d": 1_000, "seconds": 1.0, "status": "ok"} for r in seconds]
+    return pd.DataFrame(rows)
+
+
+def test_targets_met_and_not_met():
+    agg = _agg(majority=0.01, mean=0.1, median=2.0, copy_packed=0.001)
+    enc = pd.DataFrame({"model": "lenet5", "dataset": "fmnist", "d": 61706, "r": [1, 2, 3, 5],
+                        "ratio": [0.01, 0.03, 0.06, 0.5], "encode_seconds": 1.0,
+                        "grad_seconds_per_partition": 1.0})
+    ver = pd.DataFrame({"n": [19, 21, 25], "b": [8, 9, 11], "messages": 1,
+                        "certified": True, "seconds": [1.0, 5.0, 200.0]})
+    t = perf.targets(agg, enc, ver).set_index("target")
+    assert list(t.columns) == ["measured", "op", "threshold", "met", "note"]
+    assert t.loc["majority / mean", "measured"] == pytest.approx(0.1)
+    assert t.loc["majority / mean", "met"]
+    assert t.loc["median / majority", "measured"] == pytest.approx(200)
+    assert t.loc["median / majority", "met"]
+    assert t.loc["majority / copy_packed", "measured"] == pytest.approx(10)
+    assert not t.loc["majority / copy_packed", "met"]
+    assert "n=15, d=11,000,000" in t.loc["majority / mean", "note"]
+    enc_row = t.loc["encode+pack / per-partition LeNet gradient (r <= 3)"]
+    assert enc_row["measured"] == pytest.approx(0.06) and not enc_row["met"]  # r=5 ignored
+    assert "worst r=3" in enc_row["note"]
+    assert t.loc["verify Algorithm 1, n=21 (seconds)", "met"]
+    assert not t.loc["verify Algorithm 1, n=25 (seconds)", "met"]
+    lines = perf.format_targets(t.reset_index())
+    assert len(lines) == 6 and all(line.startswith("target ") for line in lines)
+    assert sum(" NOT MET " in line for line in lines) == 3
+
+
+def test_targets_fall_back_to_largest_d_and_report_unmeasured():
+    agg = pd.DataFrame({"rule": ["majority", "mean", "majority", "mean", "median"],
+                        "n": [9, 9, 9, 9, 9], "d": [100, 100, 1000, 1000, 1000],
+                        "seconds": [1.0, 10.0, 1.0, 2.0, 5.0],
+                        "status": ["ok", "ok", "ok", "ok", "timeout"]})
+    t = perf.targets(agg, ver=pd.DataFrame(columns=["n", "b", "messages", "certified",
+                                                    "seconds"])).set_index("target")
+    assert t.loc["majority / mean", "measured"] == pytest.approx(0.5)
+    assert "n=9, d=1,000" in t.loc["majority / mean", "note"]
+    assert not t.loc["majority / mean", "met"]
+    assert np.isnan(t.loc["median / majority", "measured"])  # median timed out
+    assert not t.loc["median / majority", "met"]
+    assert t.loc["verify Algorithm 1, n=21 (seconds)", "measured"] != 0  # NaN row present
+    assert len(perf.targets()) == 0
+
+
+# --------------------------------------------------------------------------- other tables
+
+
+def test_encode_table_falls_back_without_fashion_mnist(monkeypatch):
+    import torch
+
+    from electionlib import data
+
+    real_load = data.load
+
+    def no_fmnist(name, **kw):
+        if name == "fmnist":
+            raise FileNotFoundError("Fashion-MNIST not found (test)")
+        return real_load(name, **kw)
+
+    monkeypatch.setattr(data, "load", no_fmnist)
+    before = torch.get_num_threads()
+    t = perf.encode_table(models=("lenet5",), rs=(1, 3), repeats=2, warmup=1,
+                          progress=False)
+    assert torch.get_num_threads() == before
+    assert list(t["r"]) == [1, 3] and (t["model"] == "mlp").all()
+    assert (t["dataset"] == "digits").all() and (t["requested"] == "lenet5").all()
+    assert t["note"].str.contains("Fashion-MNIST not found").all()
+    np.testing.assert_allclose(t["ratio"], t["encode_seconds"] / t["grad_seconds_per_partition"])
+    assert (t["d"] == 4810).all() and (t["batch"] == 16).all()
+    row = perf.targets(enc=t).iloc[0]
+    assert "stand-in mlp" in row["note"]
+
+
+def test_verify_table_structure():
+    t = perf.verify_table(ns=(5, 6, 9), repeats=1, progress=False)
+    assert list(t["n"]) == [5, 9] and list(t["b"]) == [1, 3]
+    assert t["certified"].all() and (t["seconds"] > 0).all()
+    assert list(t["messages"]) == [10, 126]  # C(k, (k-1)/2) by Lemma 2
+
+
+def test_montecarlo_table_structure():
+    t = perf.montecarlo_table(ns=(5,), trials=500, progress=False)
+    assert list(t["kind"]) == ["fixed", "ensemble"] and (t["trials"] == 500).all()
+    np.testing.assert_allclose(t["coord_trials_per_second"], 500 / t["seconds"])
+
+
+# --------------------------------------------------------------------------- run_benchmarks
+
+
+def test_run_benchmarks_ci_writes_and_reuses(tmp_path, monkeypatch):
+    out = perf.run_benchmarks("ci", root=tmp_path, progress=False)
+    folder = tmp_path / "bench" / "ci"
+    names = ("aggregation", "encode", "verify", "montecarlo", "slopes_n", "slopes_d", "power",
+             "targets")
+    for name in names:
+        assert (folder / f"{name}.csv").is_file()
+        assert name in out
+    machine = json.loads((folder / "machine.json").read_text())
+    assert machine["cpu_count"] >= 1 and machine["numpy"] == np.__version__
+    agg = out["aggregation"]
+    assert set(agg["rule"]) == set(perf.AGG_RULES) and (agg["status"] == "ok").all()
+    assert (agg["reason"] == "").all()  # read back as text, not NaN
+    assert set(out["encode"]["model"]) == {"mlp", "logreg"}
+    assert len(out["targets"]) == 6
+    mtimes = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
+
+    def boom(*a, **k):
+        raise AssertionError("cached tables must be reused")
+
+    for fn in ("aggregation_table", "encode_table", "verify_table", "montecarlo_table"):
+        monkeypatch.setattr(perf, fn, boom)
+    again = perf.run_benchmarks("ci", root=tmp_path, progress=False)
+    assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == mtimes
+    pd.testing.assert_frame_equal(again["aggregation"], agg)
+    with pytest.raises(ValueError, match="profile"):
+        perf.run_benchmarks("huge", root=tmp_path)
+
+
+def test_sizes_profiles():
+    assert set(perf.SIZES) == {"ci", "quick", "full"}
+    assert "lenet5" not in perf.SIZES["ci"]["encode"]["models"]  # ci needs no Fashion-MNIST
+    q = perf.SIZES["quick"]["aggregation"]
+    assert q["ns"] == (5, 9, 15, 49, 101) and q["ds"] == (263_500, 1_000_000, 11_000_000)
+
+
+# --------------------------------------------------------------------------- scripts
+
+
+def test_benchmark_scripts_quick_smoke():
+    # started together (they mostly wait on imports); one BLAS/OpenMP thread each so that
+    # the smoke runs do not oversubscribe a shared machine
+    env = dict(os.environ, ELECTIONLIB_QUIET="1", OMP_NUM_THREADS="1",
+               OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    scripts = ("bench_aggregation.py", "bench_encode.py", "bench_verify.py")
+    procs = {s: subprocess.Popen([sys.executable, str(ROOT / "benchmarks" / s), "--quick"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                 env=env, cwd=ROOT)
+             for s in scripts}
+    for script, proc in procs.items():
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, f"{script}:\n{out}\n{err}"
+        lines = [ln for ln in out.splitlines() if ln.startswith("target ")]
+        assert lines, f"{script} printed no target line:\n{out}"
+        assert all(("MET" in ln) or ("NOT MEASURED" in ln) for ln in lines)
