@@ -50,7 +50,7 @@ __all__ = ["TrainConfig", "RunResult", "run", "run_cached", "modelled_step_secon
            "VOTE_CODES", "DRACO_CODES"]
 
 #: Part of every stored result's key: bump when a change alters what a run records.
-TRAINER_VERSION = 3  # 3: coin ties for sign(0) from per-partition streams
+TRAINER_VERSION = 4  # 4: coin ties from per-partition streams, coins as raw generator words
 
 VOTE_CODES = ("uncoded", "bernoulli", "deterministic")
 DRACO_CODES = ("draco-repetition", "draco-cyclic")
