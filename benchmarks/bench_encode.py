@@ -1,10 +1,12 @@
 """Benchmark: worker-side encoding vs the gradient it follows (issue 5, item 2).
 
 A worker holding r partitions computes r mini-batch gradients, then sends the packed
-majority of their signs (votes.sign_bits + votes.encode). Timed alternately, side by
-side, with torch on one thread (as an MPI rank): the gradient of ONE partition and the
-encode + pack of r partitions. Target: encode + pack <= 5% of the per-partition LeNet-5
-gradient time for r <= 3 (LeNet-5 on Fashion-MNIST; MLP on digits if it is missing).
+majority of their signs (votes.worker_vote = votes.sign_bits + votes.encode). Timed
+alternately, side by side, with torch on one thread (as an MPI rank): the gradient of ONE
+partition and the encode + pack of r partitions. Under the `coin` tie rule the compiled
+(numba) encoder runs and the numpy one is timed beside it in the same loop. Target:
+encode + pack <= 5% of the per-partition LeNet-5 gradient time for r <= 3 (LeNet-5 on
+Fashion-MNIST; MLP on digits if it is missing).
 
   python benchmarks/bench_encode.py [--models lenet5 logreg] [--rs 1 2 3 5] [--repeats 50]
       [--threads 1] [--csv out.csv] [--quick]
@@ -42,7 +44,11 @@ def main() -> None:
     show = table.assign(grad_ms=table.grad_seconds_per_partition * 1e3,
                         encode_ms=table.encode_seconds * 1e3)
     print("\nworker side: per-partition gradient vs local majority + packing of r partitions")
-    print(show[["model", "dataset", "d", "r", "tie", "grad_ms", "encode_ms", "ratio"]]
+    if table["ratio_numpy"].notna().any():  # compiled encoder in use: the numpy one beside it
+        show = show.assign(numpy_ms=table.encode_seconds_numpy * 1e3)
+    cols = ["model", "dataset", "d", "r", "tie", "encoder", "grad_ms", "encode_ms", "ratio"]
+    cols += ["numpy_ms", "ratio_numpy"] if "numpy_ms" in show else []
+    print(show[cols]
           .to_string(index=False, float_format=lambda x: f"{x:.4g}"))
     for note in sorted(set(table["note"]) - {""}):
         print(f"note: {note}")

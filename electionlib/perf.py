@@ -691,6 +691,7 @@ def encode_table(
     threads: int = 1,
     seed: int = 0,
     progress: bool = True,
+    compare_numpy: bool = True,
 ) -> pd.DataFrame:
     """Worker-side cost: local majority over r partitions + packing vs one partition's gradient.
 
@@ -710,16 +711,21 @@ def encode_table(
       measured about twice as long.
 
     ``ratio = encode_seconds / grad_seconds_per_partition`` (the issue's target: <= 0.05 for
-    LeNet-5 and r <= 3). Torch runs with ``threads`` threads (default 1, as an MPI rank),
-    restored afterwards.
+    LeNet-5 and r <= 3). ``encoder`` says which encoder ran: ``numba`` (the compiled kernels
+    of :mod:`electionlib._kernels`, used under ``coin`` when numba is available) or
+    ``numpy``. With ``compare_numpy`` (default) and the compiled encoder in use, the numpy
+    encoder is timed too, interleaved in the same loop, each after a fresh gradient:
+    ``encode_seconds_numpy`` and ``ratio_numpy`` (NaN otherwise). Torch runs with
+    ``threads`` threads (default 1, as an MPI rank), restored afterwards.
 
     Models: ``lenet5`` (LeNet-5 on Fashion-MNIST; if the dataset is not installed, MLP on
     the bundled ``digits`` instead, said in ``dataset`` and ``note``), ``logreg`` (logistic
     regression on the bundled Amazon data, d = 263,500), ``mlp`` (MLP on digits).
 
     Returns:
-        Columns ``requested, model, dataset, d, r, batch, tie, grad_seconds_per_partition,
-        encode_seconds, ratio, repeats, note``.
+        Columns ``requested, model, dataset, d, r, batch, tie, encoder,
+        grad_seconds_per_partition, encode_seconds, ratio, encode_seconds_numpy, ratio_numpy,
+        repeats, note``.
     """
     import torch
 
@@ -732,6 +738,10 @@ def encode_table(
         v.choice("model", m, tuple(_ENCODE_MODELS))
     tie = train.TrainConfig().tie if tie is None else v.choice("tie", tie, V.TIE_RULES)
     threads = v.integer("threads", threads, lo=1)
+    kernels_on = V.USE_KERNELS
+    compiled = tie == "coin" and V._use_kernels()
+    encoder = "numba" if compiled else "numpy"
+    compare = bool(compare_numpy) and compiled
     old_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     rows = []
@@ -769,19 +779,64 @@ def encode_table(
                     bits, pres = V.worker_vote(fresh[0], tie, partition_rngs=prngs, rng=gen)
                     return bits if pres is None else np.concatenate([bits, pres])
 
-                tg, te = _paired_times(grad, encode, repeats, warmup, budget)
+                def encode_numpy(gen=gen, prngs=prngs, fresh=fresh):
+                    V.USE_KERNELS = False
+                    try:
+                        return encode(gen, prngs, fresh)
+                    finally:
+                        V.USE_KERNELS = kernels_on
+
+                tg, te, tn = _grad_encode_times(grad, encode, encode_numpy if compare else None,
+                                                repeats, warmup, budget)
                 rows.append({
                     "requested": key, "model": "lenet5" if model == "lenet" else model,
                     "dataset": ds_name, "d": d, "r": r, "batch": idx.shape[1], "tie": tie,
+                    "encoder": encoder,
                     "grad_seconds_per_partition": tg["seconds"] / r,
                     "encode_seconds": te["seconds"], "ratio": te["seconds"] * r / tg["seconds"],
+                    "encode_seconds_numpy": tn["seconds"] if tn else np.nan,
+                    "ratio_numpy": tn["seconds"] * r / tg["seconds"] if tn else np.nan,
                     "repeats": tg["repeats"], "note": note,
                 })
     finally:
         torch.set_num_threads(old_threads)
     return pd.DataFrame(rows, columns=[
-        "requested", "model", "dataset", "d", "r", "batch", "tie",
-        "grad_seconds_per_partition", "encode_seconds", "ratio", "repeats", "note"])
+        "requested", "model", "dataset", "d", "r", "batch", "tie", "encoder",
+        "grad_seconds_per_partition", "encode_seconds", "ratio", "encode_seconds_numpy",
+        "ratio_numpy", "repeats", "note"])
+
+
+def _grad_encode_times(grad: Callable, enc: Callable, enc_b: Callable | None, repeats: int,
+                       warmup: int, budget: float | None):
+    """Time ``grad(); enc()`` (and, if given, ``grad(); enc_b()``) alternately: every encode
+    reads the gradient computed just before it. Returns the medians of the gradient, of
+    ``enc`` and of ``enc_b`` (None if not given)."""
+    if enc_b is None:
+        tg, te = _paired_times(grad, enc, repeats, warmup, budget)
+        return tg, te, None
+    start = time.perf_counter()
+    for _ in range(warmup):
+        grad()
+        enc()
+        grad()
+        enc_b()
+    ts: dict[str, list[float]] = {"g": [], "a": [], "b": []}
+    while len(ts["a"]) < repeats:
+        for key, f in (("a", enc), ("b", enc_b)):
+            t0 = time.perf_counter()
+            grad()
+            t1 = time.perf_counter()
+            f()
+            t2 = time.perf_counter()
+            ts["g"].append(t1 - t0)
+            ts[key].append(t2 - t1)
+        if budget is not None and t2 - start >= budget:
+            break
+
+    def summary(t):
+        return {"seconds": statistics.median(t), "min": min(t), "repeats": len(t)}
+
+    return summary(ts["g"]), summary(ts["a"]), summary(ts["b"])
 
 
 # --------------------------------------------------------------------------- verification, MC
@@ -1027,6 +1082,12 @@ def machine_info() -> dict:
     except ImportError:  # pragma: no cover - torch is a requirement
         info["torch"] = None
     try:
+        import numba
+
+        info["numba"] = numba.__version__
+    except ImportError:  # pragma: no cover - optional at run time
+        info["numba"] = None
+    try:
         with open("/proc/cpuinfo") as fh:
             names = [ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")]
         info["cpu_model"] = names[0] if names else None
@@ -1077,11 +1138,17 @@ def run_benchmarks(profile: str, root=None, force: bool = False,
     folder.mkdir(parents=True, exist_ok=True)
     measured_any = False
 
-    def cached(name: str, compute: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+    def cached(name: str, compute: Callable[[], pd.DataFrame],
+               columns: Sequence[str] = ()) -> pd.DataFrame:
         nonlocal measured_any
         path = folder / f"{name}.csv"
         if path.is_file() and not force:
-            return _read(path)
+            df = _read(path)
+            missing = [c for c in columns if c not in df.columns]
+            if not missing:
+                return df
+            print(f"run_benchmarks: {path} predates column(s) {missing} (an older version "
+                  "of the benchmark); measuring again", flush=True)
         df = compute()
         measured_any = True
         atomic_write_text(path, df.to_csv(index=False))
@@ -1093,7 +1160,8 @@ def run_benchmarks(profile: str, root=None, force: bool = False,
             ns=a["ns"], ds=a["ds"], repeats=a["repeats"], max_floats=a["max_floats"],
             time_limit=a["time_limit"], budget=a["budget"], chunk=a["chunk"],
             progress=progress)),
-        "encode": cached("encode", lambda: encode_table(progress=progress, **sizes["encode"])),
+        "encode": cached("encode", lambda: encode_table(progress=progress, **sizes["encode"]),
+                         columns=("encoder", "ratio_numpy")),
         "verify": cached("verify", lambda: verify_table(progress=progress, **sizes["verify"])),
         "montecarlo": cached("montecarlo", lambda: montecarlo_table(
             progress=progress, **sizes["montecarlo"])),

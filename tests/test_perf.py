@@ -231,8 +231,15 @@ def test_encode_table_falls_back_without_fashion_mnist(monkeypatch):
     assert t["note"].str.contains("Fashion-MNIST not found").all()
     np.testing.assert_allclose(t["ratio"], t["encode_seconds"] / t["grad_seconds_per_partition"])
     assert (t["d"] == 4810).all() and (t["batch"] == 16).all()
+    # coin (the trainer's default) runs the compiled encoder, with numpy's timed beside it
+    assert (t["tie"] == "coin").all() and (t["encoder"] == "numba").all()
+    np.testing.assert_allclose(
+        t["ratio_numpy"], t["encode_seconds_numpy"] / t["grad_seconds_per_partition"])
     row = perf.targets(enc=t).iloc[0]
     assert "stand-in mlp" in row["note"]
+    plus = perf.encode_table(models=("mlp",), rs=(2,), repeats=2, warmup=1, tie="plus",
+                             progress=False)
+    assert plus["encoder"].tolist() == ["numpy"] and plus["ratio_numpy"].isna().all()
 
 
 def test_verify_table_structure():
@@ -276,6 +283,11 @@ def test_run_benchmarks_ci_writes_and_reuses(tmp_path, monkeypatch):
     again = perf.run_benchmarks("ci", root=tmp_path, progress=False)
     assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == mtimes
     pd.testing.assert_frame_equal(again["aggregation"], agg)
+    # a cached table from an older benchmark (columns missing) is measured again
+    enc = pd.read_csv(folder / "encode.csv").drop(columns=["encoder", "ratio_numpy"])
+    enc.to_csv(folder / "encode.csv", index=False)
+    with pytest.raises(AssertionError, match="must be reused"):
+        perf.run_benchmarks("ci", root=tmp_path, progress=False)
     with pytest.raises(ValueError, match="profile"):
         perf.run_benchmarks("huge", root=tmp_path)
 

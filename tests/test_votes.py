@@ -236,13 +236,19 @@ def test_kernel_accepts_strided_views():
     )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(r=st.integers(1, 7), d=st.integers(1, 300), tie=st.sampled_from(V.TIE_RULES),
-       zeros=st.floats(0.0, 0.9), seed=st.integers(0, 2**32 - 1))
-def test_worker_vote_equals_sign_bits_then_encode_draw_for_draw(r, d, tie, zeros, seed):
+       zeros=st.floats(0.0, 0.9), seed=st.integers(0, 2**32 - 1),
+       dtype=st.sampled_from([np.float32, np.float64]), special=st.booleans(),
+       kernels=st.booleans())
+def test_worker_vote_equals_sign_bits_then_encode_draw_for_draw(r, d, tie, zeros, seed, dtype,
+                                                                 special, kernels):
+    """Both encoders (compiled kernels and numpy) give sign_bits + encode, draw for draw."""
     rng = np.random.default_rng(seed)
-    g = rng.standard_normal((r, d)).astype(np.float32)
+    g = rng.standard_normal((r, d)).astype(dtype)
     g[rng.random((r, d)) < zeros] = 0.0
+    if special:  # -0.0 is a zero; NaN is neither > 0 nor == 0 (a -1 sign); inf is > 0
+        g.flat[rng.integers(0, g.size, size=3)] = [-0.0, np.nan, np.inf]
     seeds = rng.integers(0, 2**31, size=r + 1)
 
     def streams():
@@ -255,7 +261,12 @@ def test_worker_vote_equals_sign_bits_then_encode_draw_for_draw(r, d, tie, zeros
     want_bits, want_pres = V.encode(pbits, np.ones((1, r), np.uint8), d,
                                     partition_present=ppres, tie=tie, rng=[s1[r]])
     s2 = streams()
-    bits, pres = V.worker_vote(g, tie, partition_rngs=s2[:r], rng=s2[r])
+    old = V.USE_KERNELS
+    V.USE_KERNELS = kernels
+    try:
+        bits, pres = V.worker_vote(g, tie, partition_rngs=s2[:r], rng=s2[r])
+    finally:
+        V.USE_KERNELS = old
     np.testing.assert_array_equal(bits, want_bits[0])
     if tie == "abstain":
         np.testing.assert_array_equal(pres, want_pres[0])
@@ -270,3 +281,36 @@ def test_worker_vote_bad_input():
         V.worker_vote(np.zeros(3))
     with pytest.raises(ValueError, match="partition_rngs"):
         V.worker_vote(np.zeros((2, 3)), "coin")
+
+
+def test_worker_vote_uses_the_compiled_encoder_under_coin():
+    """numba is a pinned requirement: the compiled path is the one that runs (and is timed)."""
+    from electionlib import _kernels
+
+    assert _kernels.available(), "numba should import in the project's environment"
+    assert V._use_kernels()
+
+
+def test_compiled_encoder_exact_small_case():
+    g = np.array([[1.0, -2.0, 0.0, 0.0, 5.0, -0.0, 3.0, -1.0, 0.5],
+                  [-1.0, -2.0, 2.0, 0.0, 5.0, 1.0, -3.0, -1.0, 0.0],
+                  [1.0, 2.0, -2.0, 0.0, -5.0, 1.0, 3.0, 1.0, 0.0]], np.float32)
+    from electionlib import _kernels
+
+    P, gt, eq, tied = _kernels.coin_signs(g, [None] * 3, lambda gen, nb: np.zeros(nb, np.uint8))
+    # all coins 0: sign(0) = -1; majority of three rows, column by column
+    want = [1, -1, -1, -1, 1, 1, 1, -1, -1]
+    assert V.unpack(gt, 9).tolist() == want
+    assert eq.size == 0 and not tied
+    P1, gt1, _, _ = _kernels.coin_signs(g, [None] * 3, lambda gen, nb: np.full(nb, 255, np.uint8))
+    assert V.unpack(gt1, 9).tolist() == [1, -1, 1, 1, 1, 1, 1, -1, 1]  # coins all +1
+
+
+def test_numba_can_be_switched_off_by_environment():
+    import subprocess
+    import sys
+
+    code = "from electionlib import _kernels; print(_kernels.available())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**__import__("os").environ, "ELECTIONLIB_NUMBA": "0"})
+    assert out.stdout.strip() == "False"
