@@ -589,6 +589,10 @@ def decide(packed_votes, d: int, present=None) -> np.ndarray:
 USE_KERNELS = True
 
 
+#: dtypes the compiled encoder is built for (gradients); any other dtype takes the numpy path.
+_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
 def _kernels():
     from . import _kernels as K
 
@@ -609,8 +613,9 @@ def worker_vote(grads, tie: str = "plus", *, partition_rngs=None, rng=None):
     unpacked signs, because right after a gradient computation a worker's caches are cold
     and every small call counts (issue 5: encode + pack within 5% of one partition's
     gradient). Under ``coin`` the signs, zero masks, coin merge and (r <= 3) local majority
-    run in two compiled calls when numba is available (:mod:`electionlib._kernels`;
-    :data:`USE_KERNELS`), with the same result and the same draws as the numpy path.
+    run in two compiled calls when numba is available and ``grads`` is float32 or float64
+    (:mod:`electionlib._kernels`; :data:`USE_KERNELS`), with the same result and the same
+    draws as the numpy path.
 
     Args:
         grads: real array ``(r, d)``, ``r >= 1``.
@@ -647,7 +652,7 @@ def worker_vote(grads, tie: str = "plus", *, partition_rngs=None, rng=None):
         if partition_rngs is None or len(partition_rngs) != r or rng is None:
             raise ValueError("tie='coin' needs partition_rngs (one Generator per partition) "
                              "and rng (the worker's Generator)")
-        if _use_kernels():
+        if g.dtype in _KERNEL_DTYPES and _use_kernels():
             P, gt, eq, tied = _kernels().coin_signs(g, partition_rngs, _coin_bytes)
             if gt is not None:  # r <= 3: the local majority is done; only r = 2 can tie
                 if tied:

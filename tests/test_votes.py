@@ -306,6 +306,34 @@ def test_compiled_encoder_exact_small_case():
     assert V.unpack(gt1, 9).tolist() == [1, -1, 1, 1, 1, 1, 1, -1, 1]  # coins all +1
 
 
+@pytest.mark.parametrize("dtype", [np.float16, np.int64, np.int32, bool])
+@pytest.mark.parametrize("r", [1, 2, 3, 4])
+def test_worker_vote_other_dtypes_take_the_numpy_path(dtype, r):
+    """float16 (which numba cannot compile), integers and bools: same bits either way."""
+    g = np.random.default_rng(r).integers(-2, 3, size=(r, 37)).astype(dtype)
+    outs = []
+    old = V.USE_KERNELS
+    try:
+        for use in (True, False):
+            V.USE_KERNELS = use
+            s = [np.random.default_rng(i) for i in range(r + 1)]
+            outs.append(V.worker_vote(g, "coin", partition_rngs=s[:r], rng=s[r])[0])
+    finally:
+        V.USE_KERNELS = old
+    np.testing.assert_array_equal(outs[0], outs[1])
+
+
+def test_worker_vote_non_contiguous_input():
+    g = np.random.default_rng(5).standard_normal((3, 80)).astype(np.float32)
+    g[:, ::3] = 0.0
+    view = g[:, ::2]
+    s1 = [np.random.default_rng(i) for i in range(4)]
+    s2 = [np.random.default_rng(i) for i in range(4)]
+    np.testing.assert_array_equal(
+        V.worker_vote(view, "coin", partition_rngs=s1[:3], rng=s1[3])[0],
+        V.worker_vote(np.ascontiguousarray(view), "coin", partition_rngs=s2[:3], rng=s2[3])[0])
+
+
 def test_numba_can_be_switched_off_by_environment():
     import subprocess
     import sys
