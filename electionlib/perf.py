@@ -169,31 +169,35 @@ def median_time(fn: Callable[[], object], repeats: int = 5, warmup: int = 1,
     return {"seconds": statistics.median(times), "min": min(times), "repeats": len(times)}
 
 
-def _paired_times(fa: Callable, fb: Callable, repeats: int, warmup: int,
-                  budget: float | None) -> tuple[dict, dict]:
-    """Time ``fa`` and ``fb`` alternately (a, b, a, b, ...): medians measured side by side,
-    so that a change of load on a shared machine affects both alike."""
+def _grad_encode_times(grad: Callable, encoders: Sequence[Callable], repeats: int,
+                       warmup: int, budget: float | None) -> tuple[dict, list[dict]]:
+    """Time ``grad(); enc()`` for each ``enc`` of ``encoders`` in turn, round after round
+    (g, e1, g, e2, g, e1, ...): medians measured side by side, so that a change of load on a
+    shared machine affects all alike, and every encode reads the gradient computed just
+    before it. Returns the gradient's summary and one summary per encoder."""
     start = time.perf_counter()
     for _ in range(warmup):
-        fa()
-        fb()
-    ta: list[float] = []
-    tb: list[float] = []
-    while len(ta) < repeats:
-        t0 = time.perf_counter()
-        fa()
-        t1 = time.perf_counter()
-        fb()
-        t2 = time.perf_counter()
-        ta.append(t1 - t0)
-        tb.append(t2 - t1)
+        for enc in encoders:
+            grad()
+            enc()
+    tg: list[float] = []
+    te: list[list[float]] = [[] for _ in encoders]
+    while len(te[0]) < repeats:
+        for enc, times in zip(encoders, te, strict=True):
+            t0 = time.perf_counter()
+            grad()
+            t1 = time.perf_counter()
+            enc()
+            t2 = time.perf_counter()
+            tg.append(t1 - t0)
+            times.append(t2 - t1)
         if budget is not None and t2 - start >= budget:
             break
 
     def summary(ts):
         return {"seconds": statistics.median(ts), "min": min(ts), "repeats": len(ts)}
 
-    return summary(ta), summary(tb)
+    return summary(tg), [summary(t) for t in te]
 
 
 # --------------------------------------------------------------------------- aggregation
@@ -786,8 +790,10 @@ def encode_table(
                     finally:
                         V.USE_KERNELS = kernels_on
 
-                tg, te, tn = _grad_encode_times(grad, encode, encode_numpy if compare else None,
-                                                repeats, warmup, budget)
+                tg, (te, *tn) = _grad_encode_times(
+                    grad, [encode, encode_numpy] if compare else [encode], repeats, warmup,
+                    budget)
+                tn = tn[0] if tn else None
                 rows.append({
                     "requested": key, "model": "lenet5" if model == "lenet" else model,
                     "dataset": ds_name, "d": d, "r": r, "batch": idx.shape[1], "tie": tie,
@@ -804,39 +810,6 @@ def encode_table(
         "requested", "model", "dataset", "d", "r", "batch", "tie", "encoder",
         "grad_seconds_per_partition", "encode_seconds", "ratio", "encode_seconds_numpy",
         "ratio_numpy", "repeats", "note"])
-
-
-def _grad_encode_times(grad: Callable, enc: Callable, enc_b: Callable | None, repeats: int,
-                       warmup: int, budget: float | None):
-    """Time ``grad(); enc()`` (and, if given, ``grad(); enc_b()``) alternately: every encode
-    reads the gradient computed just before it. Returns the medians of the gradient, of
-    ``enc`` and of ``enc_b`` (None if not given)."""
-    if enc_b is None:
-        tg, te = _paired_times(grad, enc, repeats, warmup, budget)
-        return tg, te, None
-    start = time.perf_counter()
-    for _ in range(warmup):
-        grad()
-        enc()
-        grad()
-        enc_b()
-    ts: dict[str, list[float]] = {"g": [], "a": [], "b": []}
-    while len(ts["a"]) < repeats:
-        for key, f in (("a", enc), ("b", enc_b)):
-            t0 = time.perf_counter()
-            grad()
-            t1 = time.perf_counter()
-            f()
-            t2 = time.perf_counter()
-            ts["g"].append(t1 - t0)
-            ts[key].append(t2 - t1)
-        if budget is not None and t2 - start >= budget:
-            break
-
-    def summary(t):
-        return {"seconds": statistics.median(t), "min": min(t), "repeats": len(t)}
-
-    return summary(ts["g"]), summary(ts["a"]), summary(ts["b"])
 
 
 # --------------------------------------------------------------------------- verification, MC
