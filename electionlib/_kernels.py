@@ -42,9 +42,18 @@ def available() -> bool:
 
 if _NUMBA:
 
+    @njit(cache=True, nogil=True, inline="always")
+    def _pos(x):  # pragma: no cover - compiled
+        return (x > 0) & (x < np.inf)
+
+    @njit(cache=True, nogil=True, inline="always")
+    def _zer(x):  # pragma: no cover - compiled
+        return not ((x != 0) & (abs(x) < np.inf))
+
     @njit(cache=True, nogil=True)
     def _pack_signs_zeros(g, P, Z, has):  # pragma: no cover - compiled
-        """P[j] = packbits(g[j] > 0), Z[j] = packbits(g[j] == 0), has[j] = any zero in row j."""
+        """P[j] = packbits(g[j] > 0), Z[j] = packbits(g[j] == 0), has[j] = any zero in row j;
+        a NaN or infinite entry counts as a zero (as in :func:`electionlib.votes.sign_bits`)."""
         r, d = g.shape
         nfull = d // 8
         for j in range(r):
@@ -59,10 +68,10 @@ if _NUMBA:
                 x5 = g[j, i + 5]
                 x6 = g[j, i + 6]
                 x7 = g[j, i + 7]
-                p = (((x0 > 0) << 7) | ((x1 > 0) << 6) | ((x2 > 0) << 5) | ((x3 > 0) << 4)
-                     | ((x4 > 0) << 3) | ((x5 > 0) << 2) | ((x6 > 0) << 1) | (x7 > 0))
-                z = (((x0 == 0) << 7) | ((x1 == 0) << 6) | ((x2 == 0) << 5) | ((x3 == 0) << 4)
-                     | ((x4 == 0) << 3) | ((x5 == 0) << 2) | ((x6 == 0) << 1) | (x7 == 0))
+                p = ((_pos(x0) << 7) | (_pos(x1) << 6) | (_pos(x2) << 5) | (_pos(x3) << 4)
+                     | (_pos(x4) << 3) | (_pos(x5) << 2) | (_pos(x6) << 1) | _pos(x7))
+                z = ((_zer(x0) << 7) | (_zer(x1) << 6) | (_zer(x2) << 5) | (_zer(x3) << 4)
+                     | (_zer(x4) << 3) | (_zer(x5) << 2) | (_zer(x6) << 1) | _zer(x7))
                 P[j, b] = p
                 Z[j, b] = z
                 zacc |= z
@@ -75,8 +84,8 @@ if _NUMBA:
                     z <<= 1
                     if i < d:
                         x = g[j, i]
-                        p |= x > 0
-                        z |= x == 0
+                        p |= _pos(x)
+                        z |= _zer(x)
                 P[j, nfull] = p
                 Z[j, nfull] = z
                 zacc |= z

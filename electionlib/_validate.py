@@ -45,9 +45,16 @@ def real(
     return value
 
 
+def boolean(name: str, value) -> bool:
+    """Return ``value`` if it is a bool; ``ValueError`` otherwise (``"false"`` is not one)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name}={value!r} must be True or False")
+    return bool(value)
+
+
 def choice(name: str, value, options) -> str:
-    """Raise ``ValueError`` unless ``value`` is one of ``options``."""
-    if value not in options:
+    """Raise ``ValueError`` unless ``value`` is one of ``options`` (and of their type)."""
+    if not isinstance(value, (str, int, float, type(None))) or value not in options:
         raise ValueError(f"{name}={value!r} must be one of {sorted(options)}")
     return value
 

@@ -76,6 +76,7 @@ __all__ = [
     "NAMES",
     "get",
     "requires",
+    "for_rows",
 ]
 
 # Number of (row, column) entries handled at once by the block loops below:
@@ -142,13 +143,31 @@ def _sorted_block(x: np.ndarray, rows: np.ndarray | None, sl: slice, nan_as_inf:
     return block
 
 
+def _midpoint(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``(a + b) / 2`` without overflow: bit-identical to it wherever ``a + b`` is finite,
+    ``a / 2 + b / 2`` where the sum of two finite values overflows (e.g. two float64
+    values near ``1.7e308``).
+
+    Example:
+        >>> big = np.array([1.5e308])
+        >>> bool(_midpoint(big, big)[0] == big[0])
+        True
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = (a + b) / 2
+        bad = ~np.isfinite(out) & np.isfinite(a) & np.isfinite(b)
+        if bad.any():
+            out[bad] = a[bad] / 2 + b[bad] / 2
+    return out
+
+
 def _median_rows(x: np.ndarray, rows: np.ndarray | None, nan_as_inf: bool = False) -> np.ndarray:
     """Coordinate-wise median of ``x[rows]`` in float64, ``(d,)``; NaN may be ordered as +inf."""
     n = _n_rows(x, rows)
     out = np.empty(x.shape[1])
     for sl in _blocks(n, x.shape[1]):
         block = _sorted_block(x, rows, sl, nan_as_inf)
-        out[sl] = (block[(n - 1) // 2] + block[n // 2]) / 2
+        out[sl] = _midpoint(block[(n - 1) // 2], block[n // 2])
     return out
 
 
@@ -526,7 +545,7 @@ class Bulyan(_WithF):
         out = np.empty(x.shape[1])
         for sl in _blocks(theta, x.shape[1]):
             s = _sorted_block(x, selected, sl, False)
-            med = (s[(theta - 1) // 2] + s[theta // 2]) / 2
+            med = _midpoint(s[(theta - 1) // 2], s[theta // 2])
             # The `keep` values closest to the median are a window s[lo : lo + keep]
             # of the sorted column: the window whose farther end is nearest to the
             # median (the lowest such window if two tie).
@@ -886,3 +905,45 @@ def requires(name: str, f: int, **params) -> int:
     if "f" in cls.PARAMS:
         params = {**params, "f": f}
     return get(name, **params).min_n(f)
+
+
+def for_rows(agg: Aggregator, m: int) -> tuple[Aggregator, str | None]:
+    """The rule to apply when only ``m`` of the expected rows arrived (absent messages).
+
+    A rule configured for ``f`` Byzantine rows that cannot take ``m`` rows (Krum needs
+    ``m >= 2f + 3``, Bulyan ``m >= 4f + 3``, trimmed mean ``m >= 2f + 1``, Multi-Krum also
+    ``m >= m_avg + f``) is re-derived for the rows present: the same rule with the largest
+    ``f' < f`` it accepts at ``m`` (Multi-Krum's ``m_avg`` capped at ``m - f'``), and, if
+    not even ``f' = 0`` fits (Krum or Bulyan with ``m < 3``), the coordinate-wise median.
+    Rules that take any number of rows are returned unchanged. The guarantee is then the
+    re-derived rule's: ``f'`` Byzantine rows among those present. Used by the MPI server,
+    so that one missing or malformed message never stops a step, and a Byzantine that
+    withholds every message cannot stall training.
+
+    Args:
+        agg: the configured rule.
+        m: rows that arrived, ``m >= 1``.
+
+    Returns:
+        ``(rule, note)``: ``note`` is None when ``agg`` itself takes ``m`` rows, else a
+        sentence naming the substitute.
+
+    Example:
+        >>> for_rows(get("krum", f=1), 4)
+        (Krum(f=0), 'Krum(f=1) cannot take 4 rows; used Krum(f=0)')
+        >>> for_rows(get("krum", f=1), 2)[0], for_rows(get("median"), 2)
+        (Median(), (Median(), None))
+    """
+    m = v.integer("m", m, lo=1)
+    if not isinstance(agg, _WithF) or m >= agg.min_n(agg.f):
+        return agg, None
+    for f2 in range(agg.f - 1, -1, -1):
+        params = {**agg._params(), "f": f2}
+        if isinstance(agg, MultiKrum) and agg.m is not None:
+            if m - f2 < 1:
+                continue
+            params["m"] = min(agg.m, m - f2)
+        cand = type(agg)(**params)
+        if m >= cand.min_n(f2):
+            return cand, f"{agg!r} cannot take {m} rows; used {cand!r}"
+    return Median(), f"{agg!r} cannot take {m} rows; used the coordinate-wise median"

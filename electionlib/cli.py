@@ -8,20 +8,67 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import math
+import os
 import sys
 
 import numpy as np
 
 from . import codes, theory, tolerance
 
+#: Flags that only the mpi backend reads (the sim backend refuses them).
+MPI_ONLY = ("deadline", "first_deadline", "stall_timeout", "drop_after", "checkpoint_every",
+            "resume", "misbehave")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``error: ...`` on stderr and exit status 2."""
+
+    def error(self, message):  # noqa: D401 - argparse's hook
+        print(f"error: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _positive_or_none(text: str) -> float:
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(x) or x <= 0:
+        raise argparse.ArgumentTypeError(f"{text} must be a finite number > 0")
+    return x
+
+
+def _at_least_one(text: str) -> int:
+    try:
+        x = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if x < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be an integer >= 1")
+    return x
+
+
+def _epochs_list(text: str) -> tuple:
+    out = []
+    for item in text.split(","):
+        if not item.strip():
+            continue
+        try:
+            x = float(item)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} must be comma-separated epochs, e.g. 50,75") from None
+        if not math.isfinite(x) or x < 0:
+            raise argparse.ArgumentTypeError(f"epoch {item} must be a finite number >= 0")
+        out.append(x)
+    return tuple(out)
+
 
 def _verify(args) -> int:
-    try:
-        G = codes.deterministic(args.n, args.design_b if args.design_b is not None else args.b)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    G = codes.deterministic(args.n, args.design_b if args.design_b is not None else args.b)
     res = tolerance.verify(G, args.b, tie=args.tie)
     design_b = args.design_b if args.design_b is not None else args.b
     r = codes.redundancy(G)
@@ -51,6 +98,12 @@ def _verify(args) -> int:
 def _train(args) -> int:
     from . import profiles, train
 
+    if args.backend == "sim":
+        used = [f"--{f.replace('_', '-')}" for f in MPI_ONLY
+                if getattr(args, f, None) not in (None, False)]
+        if used:
+            raise ValueError(f"{', '.join(used)} apply only to --backend mpi (the sim "
+                             f"backend has no transport to bound, checkpoint or resume)")
     prof = profiles.get(args.profile)
     cfg_kw = dict(
         dataset=args.dataset, model=args.model, n=args.n, b=args.b, k=args.k, code=args.code,
@@ -59,7 +112,7 @@ def _train(args) -> int:
         momentum=args.momentum, tie=args.tie, rho=args.rho, noise_var=args.noise_var,
         quant_bits=args.quant_bits, lr=args.lr, batch=args.batch, epochs=args.epochs,
         seed=args.seed, weight_decay=args.weight_decay,
-        lr_decay_epochs=tuple(float(x) for x in args.lr_decay_epochs.split(",") if x.strip()),
+        lr_decay_epochs=args.lr_decay_epochs,
         subsample=args.subsample if args.subsample is not None
         else prof["train_subsample"].get(args.dataset),
         test_subsample=prof["train_test_subsample"].get(args.dataset),
@@ -67,24 +120,29 @@ def _train(args) -> int:
     if args.agg_param:
         pairs = []
         for item in args.agg_param:
-            key, _, val = item.partition("=")
+            key, sep, val = item.partition("=")
+            if not sep or not key:
+                raise ValueError(f"--agg-param {item!r} must be KEY=VALUE, e.g. f=2")
             try:
                 pairs.append((key, json.loads(val)))
             except json.JSONDecodeError:
                 pairs.append((key, val))
         cfg_kw["agg_params"] = tuple(pairs)
-    try:
-        if args.config:
-            cfg = train.TrainConfig.from_dict(json.loads(open(args.config).read()))
-        else:
-            cfg = train.TrainConfig(**cfg_kw)
-        if args.backend == "mpi":
-            return _train_mpi(cfg, args)
-        res = train.run_cached(cfg, force=args.force, root=args.results,
-                               progress=not args.json)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    if args.config:
+        try:
+            with open(args.config) as fh:
+                raw = json.load(fh)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"--config {args.config} is not valid JSON: {exc}") from None
+        cfg = train.TrainConfig.from_dict(raw)
+    else:
+        cfg = train.TrainConfig(**cfg_kw)
+    if args.results is not None and os.path.exists(args.results) and \
+            not os.path.isdir(args.results):
+        raise ValueError(f"--results {args.results} is a file, not a folder")
+    if args.backend == "mpi":
+        return _train_mpi(cfg, args)
+    res = train.run_cached(cfg, force=args.force, root=args.results, progress=not args.json)
     s = res.summary
     metric = "final_auc" if "final_auc" in s else "final_accuracy"
     if args.json:
@@ -92,31 +150,41 @@ def _train(args) -> int:
     else:
         print(f"{cfg.dataset} n={cfg.n} b={cfg.b} code={cfg.code} attack={cfg.attack}: "
               f"{metric} = {s[metric]:.4f} after {s['steps']} steps "
-              f"({s['wall_seconds']:.1f} s wall, {s['modelled_seconds']:.1f} s modelled); "
+              f"({s['wall_seconds']:.1f} s wall, {s['modelled_seconds']:.1f} s modelled)"
+              f"{'; DIVERGED' if s.get('diverged') else ''}; "
               f"d = {s['model_dimension']:,}, {s['bytes_per_worker_per_step']:,} bytes per "
               f"worker per step; results in {s['results_dir']}")
     return 0
 
 
 def _train_mpi(cfg, args) -> int:
-    """Rank 0 runs the server and prints the result; workers print nothing."""
-    import numpy as np
+    """Rank 0 runs the server, stores and prints the result; workers print nothing.
 
+    A run whose results are complete but whose workers did not all finish ends the job
+    with ``MPI_Abort`` and exit status ``EXIT_WORKERS_KILLED`` (3), after the results are
+    written and printed.
+    """
     from . import experiments
     from .mpi_backend import run_mpi
+    from .mpi_transport import EXIT_WORKERS_KILLED
 
-    misbehave = json.loads(args.misbehave) if args.misbehave else None
+    try:
+        misbehave = json.loads(args.misbehave) if args.misbehave else None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"--misbehave is not valid JSON: {exc}") from None
     key = {**cfg.to_dict(), "backend": "mpi", "parity": args.parity, "deadline": args.deadline}
+    if misbehave:
+        key["misbehave"] = misbehave  # fault injection is part of what the result is
     folder = experiments.results_dir(args.results) / "train_mpi" / experiments.config_hash(key)
-    res = run_mpi(cfg, parity=args.parity, deadline=args.deadline, misbehave=misbehave,
-                  checkpoint_dir=folder / "checkpoint", checkpoint_every=args.checkpoint_every,
-                  resume=args.resume)
+    res = run_mpi(cfg, parity=args.parity, deadline=args.deadline,
+                  first_deadline=args.first_deadline,
+                  stall_timeout=args.stall_timeout if args.stall_timeout is not None else 300.0,
+                  drop_after=args.drop_after if args.drop_after is not None else 3,
+                  misbehave=misbehave, checkpoint_dir=folder / "checkpoint",
+                  checkpoint_every=args.checkpoint_every, resume=args.resume)
     if res is None:
         return 0
-    experiments.atomic_write_text(folder / "config.json", json.dumps(key, indent=2))
-    experiments.atomic_write_text(folder / "metrics.csv", res.metrics.to_csv(index=False))
-    experiments.atomic_write_text(folder / "summary.json", json.dumps(res.summary, indent=2))
-    np.save(folder / "params.npy", res.params)
+    experiments.save_run(folder, key, res.metrics, res.summary, res.params)
     s = {**res.summary, "results_dir": str(folder)}
     metric = "final_auc" if "final_auc" in s else "final_accuracy"
     if args.json:
@@ -124,21 +192,52 @@ def _train_mpi(cfg, args) -> int:
     else:
         print(f"[mpi] {cfg.dataset} n={cfg.n} b={cfg.b} code={cfg.code}: {metric} = "
               f"{s[metric]:.4f}; {s['bytes_per_worker_per_step']:,} bytes per worker per step; "
-              f"results in {folder}")
+              f"{s['status']}; results in {folder}")
+    if s["status"] != "complete":
+        from mpi4py import MPI
+
+        sys.stdout.flush()
+        sys.stderr.flush()
+        MPI.COMM_WORLD.Abort(EXIT_WORKERS_KILLED)
     return 0
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m electionlib", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("verify", help="build Algorithm 1's code and certify it (Lemma 2)")
+    """Run the command line; every error is one ``error:`` line and exit status 2."""
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "verify":
+            return _verify(args)
+        return _train(args)
+    except (ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # e.g. a full disk: say what could not be written
+        what = exc.strerror or str(exc)
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        hint = "; free some space or pass --results" if exc.errno == errno.ENOSPC else ""
+        print(f"error: {what}{where}{hint}", file=sys.stderr)
+        return 2
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    from .attacks import GRADIENT_ATTACKS, VOTE_ATTACKS
+
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+    parser = _Parser(prog="python -m electionlib", description=__doc__,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    p = sub.add_parser("verify", help="build Algorithm 1's code and certify it (Lemma 2)",
+                       formatter_class=fmt)
     p.add_argument("--n", type=int, required=True, help="number of workers (odd)")
     p.add_argument("--b", type=int, required=True, help="number of Byzantines to check")
     p.add_argument("--design-b", type=int, default=None,
                    help="b the code is designed for (default: --b)")
     p.add_argument("--tie", default="coin", choices=("plus", "coin", "abstain"))
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    t = sub.add_parser("train", help="train with coded votes or a robust aggregator")
+    t = sub.add_parser("train", help="train with coded votes or a robust aggregator",
+                       formatter_class=fmt)
     t.add_argument("--dataset", default="digits",
                    choices=("fmnist", "amazon", "cifar10", "digits"))
     t.add_argument("--model", default=None,
@@ -153,7 +252,11 @@ def main(argv=None) -> int:
     t.add_argument("--design-b", type=int, default=None, help="b the code is designed for")
     t.add_argument("--aggregator", default=None, help="full-precision rule instead of votes")
     t.add_argument("--agg-param", action="append", default=[], metavar="KEY=VALUE")
-    t.add_argument("--attack", default="none")
+    t.add_argument("--attack", default="none",
+                   choices=tuple(dict.fromkeys(VOTE_ATTACKS + GRADIENT_ATTACKS)),
+                   help="vote attacks for vote schemes, gradient attacks for --aggregator "
+                        f"and DRACO; vote: {', '.join(VOTE_ATTACKS)}; gradient: "
+                        f"{', '.join(GRADIENT_ATTACKS)}")
     t.add_argument("--byz-select", default="random", choices=("random", "worst", "first"))
     t.add_argument("--byz-redraw", action="store_true")
     t.add_argument("--momentum", default="server", choices=("server", "worker", "none"))
@@ -163,7 +266,7 @@ def main(argv=None) -> int:
     t.add_argument("--quant-bits", type=int, default=1)
     t.add_argument("--lr", type=float, default=1e-3)
     t.add_argument("--weight-decay", type=float, default=0.0)
-    t.add_argument("--lr-decay-epochs", default="", metavar="E1,E2,...",
+    t.add_argument("--lr-decay-epochs", type=_epochs_list, default=(), metavar="E1,E2,...",
                    help="epochs at which the learning rate is multiplied by 0.1 (Table B.2)")
     t.add_argument("--batch", type=int, default=16, help="per data partition")
     t.add_argument("--epochs", type=float, default=1.0)
@@ -175,24 +278,33 @@ def main(argv=None) -> int:
                    help="mpi: run under mpiexec -n N+1 (rank 0 = server)")
     t.add_argument("--parity", action="store_true",
                    help="per-partition gradients (mpi results equal sim parity runs bit for bit)")
-    t.add_argument("--deadline", type=float, default=None,
-                   help="mpi: seconds the server waits for a step's votes (missing = absent)")
+    t.add_argument("--deadline", type=_positive_or_none, default=None,
+                   help="mpi: seconds the server waits for a step's votes (missing = absent; "
+                        "default: every worker, at most --stall-timeout)")
+    t.add_argument("--first-deadline", type=_positive_or_none, default=None,
+                   help="mpi: the same for the first step of a run or resumed run "
+                        "(default: --stall-timeout)")
+    t.add_argument("--stall-timeout", type=_positive_or_none, default=None,
+                   help="mpi: bound on any other wait of the server, e.g. for the workers' "
+                        "final report (default 300 s)")
+    t.add_argument("--drop-after", type=_at_least_one, default=None,
+                   help="mpi: steps absent in a row after which a worker is no longer waited "
+                        "for until it is back (default 3)")
     t.add_argument("--misbehave", default=None, help=argparse.SUPPRESS)  # tests: worker faults
     t.add_argument("--config", default=None, metavar="FILE.json",
                    help="a whole TrainConfig as JSON (overrides the other training flags)")
-    t.add_argument("--checkpoint-every", type=int, default=None, metavar="K",
+    t.add_argument("--checkpoint-every", type=_at_least_one, default=None, metavar="K",
                    help="mpi: write a checkpoint every K steps (results/train_mpi/<hash>/)")
     t.add_argument("--resume", action="store_true",
                    help="mpi: continue from the last checkpoint of the same configuration")
     t.add_argument("--results", default=None, help="results folder (default results/)")
     t.add_argument("--force", action="store_true", help="recompute even if cached")
     t.add_argument("--json", action="store_true", help="print one JSON object (last line)")
-    args = parser.parse_args(argv)
-    if args.command == "verify":
-        return _verify(args)
-    if args.command == "train":
-        return _train(args)
-    return 2  # pragma: no cover - argparse enforces the choices
+    for sp in (p, t):  # every option's default is shown, with or without a help text
+        for action in sp._actions:
+            if action.help is None:
+                action.help = "(default: %(default)s)"
+    return parser
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,10 +1,12 @@
 """The experiment store: config -> canonical JSON -> short hash -> a results folder.
 
 ``results/<experiment>/<hash>/`` holds ``config.json`` and the result table
-(``table.csv``). A result that exists is reused; ``force=True`` recomputes.
-Every write is atomic (temporary file in the same folder, then rename), so an
-interrupted run never leaves a half-written result that a later run would
-trust.
+(``table.csv``, with its row count and sha256 in ``table.json``). A result that exists
+and matches its checksum is reused (otherwise it is recomputed, and the user is told
+why); ``force=True`` recomputes. Every write is atomic (temporary file in the same folder,
+then rename, with the usual file mode), so an interrupted run never leaves a half-written
+result that a later run would trust. Training runs (:func:`save_run`) keep
+``summary.json``, written last, with the checksums of their other files.
 
 Where ``results/`` is: ``$ELECTIONLIB_RESULTS`` if set, else the ``results``
 folder of the project checkout that contains the current directory (found by
@@ -27,6 +29,7 @@ __all__ = [
     "canonical_json",
     "config_hash",
     "atomic_write_text",
+    "atomic_write_bytes",
     "cached_table",
     "save_figure",
     "figures_dir",
@@ -86,22 +89,40 @@ def config_hash(config: Mapping, length: int = 12) -> str:
     return hashlib.sha256(canonical_json(config).encode()).hexdigest()[:length]
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` to ``path`` atomically (temp file in the same folder + rename)."""
+def _file_mode() -> int:
+    """``0o666`` less the process umask: the mode ``open()`` gives a new file (``mkstemp``
+    alone would leave 0600, unlike every other file the project writes)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically: a temporary file in the same folder (unique
+    name, so concurrent writers never share one), fsync, then rename; the usual file mode.
+
+    Raises ``OSError`` (e.g. a full disk) with ``path`` untouched.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, _file_mode())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
     return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically (see :func:`atomic_write_bytes`)."""
+    return atomic_write_bytes(path, text.encode())
 
 
 def cached_table(
@@ -129,16 +150,29 @@ def cached_table(
     if not experiment or "/" in experiment or experiment.startswith("."):
         raise ValueError(f"experiment={experiment!r} must be a plain folder name")
     folder = results_dir(root) / experiment / config_hash(config)
-    table = folder / "table.csv"
+    table, check = folder / "table.csv", folder / "table.json"
     if table.is_file() and not force:
-        return pd.read_csv(table)
+        raw = table.read_bytes()
+        try:
+            ok = json.loads(check.read_text())["sha256"] == hashlib.sha256(raw).hexdigest()
+        except (OSError, ValueError, KeyError, TypeError):
+            ok = False
+        if ok:
+            return pd.read_csv(io_text(raw))
+        import sys
+
+        print(f"note: {table} is incomplete or unchecked (no matching {check.name}); "
+              f"recomputing", file=sys.stderr)
     df = compute()
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"compute() must return a pandas.DataFrame, got {type(df).__name__}")
+    text = df.to_csv(index=False)
     atomic_write_text(folder / "config.json", json.dumps(json.loads(canonical_json(config)),
                                                           indent=2, sort_keys=True))
-    atomic_write_text(table, df.to_csv(index=False))
-    return pd.read_csv(table)
+    atomic_write_text(table, text)
+    atomic_write_text(check, json.dumps({"rows": int(len(df)),
+                                         "sha256": hashlib.sha256(text.encode()).hexdigest()}))
+    return pd.read_csv(io_text(text.encode()))
 
 
 def save_table(df, name: str, root: str | os.PathLike | None = None) -> Path:
@@ -172,7 +206,94 @@ def save_figure(fig, name: str, root: str | os.PathLike | None = None) -> list[P
         path = figures_dir(root) / f"{name}.{ext}"
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".{ext}")
         os.close(fd)
-        fig.savefig(tmp, format=ext, dpi=150, bbox_inches="tight")
-        os.replace(tmp, path)
+        try:
+            fig.savefig(tmp, format=ext, dpi=150, bbox_inches="tight")
+            os.chmod(tmp, _file_mode())
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
         out.append(path)
     return out
+
+
+# --------------------------------------------------------------------------- run folders
+
+#: Files of a stored training run; ``summary.json`` is written last and carries the row
+#: count and sha256 of the others, so a run folder is trusted only if it is complete.
+RUN_FILES = ("config.json", "metrics.csv", "params.npy", "summary.json")
+
+
+def save_run(folder: str | os.PathLike, config: Mapping, metrics, summary: dict,
+             params: np.ndarray | None = None) -> Path:
+    """Store one training run in ``folder`` (every file atomic; ``summary.json`` last).
+
+    ``summary["store"]`` records the number of metrics rows and the sha256 of
+    ``metrics.csv`` (and of ``params.npy`` when given), which :func:`load_run` checks.
+    An ``OSError`` (a full disk) propagates with the path in its message.
+    """
+    import io
+
+    folder = Path(folder)
+    text = metrics.to_csv(index=False)
+    store = {"metrics_rows": int(len(metrics)),
+             "metrics_sha256": hashlib.sha256(text.encode()).hexdigest()}
+    try:
+        atomic_write_text(folder / "config.json", json.dumps(json.loads(canonical_json(config)),
+                                                             indent=2, sort_keys=True))
+        atomic_write_text(folder / "metrics.csv", text)
+        if params is not None:
+            buf = io.BytesIO()
+            np.save(buf, np.asarray(params))
+            raw = buf.getvalue()
+            atomic_write_bytes(folder / "params.npy", raw)
+            store["params_sha256"] = hashlib.sha256(raw).hexdigest()
+        atomic_write_text(folder / "summary.json",
+                          json.dumps({**summary, "store": store}, indent=2, sort_keys=True,
+                                     default=_default))
+    except OSError as exc:
+        raise OSError(exc.errno, f"could not write the results to {folder}: "
+                                 f"{exc.strerror or exc}") from exc
+    return folder
+
+
+def load_run(folder: str | os.PathLike, *, need_params: bool = False):
+    """``(metrics, summary, None)`` for a complete stored run, else ``(None, None, why)``.
+
+    Complete means: ``summary.json`` parses and records the checksums that
+    ``metrics.csv`` (and ``params.npy``, if ``need_params``) match. A missing folder gives
+    ``why = None`` too (nothing to say: it was never computed).
+    """
+    import pandas as pd
+
+    folder = Path(folder)
+    spath, mpath = folder / "summary.json", folder / "metrics.csv"
+    if not spath.exists() and not mpath.exists():
+        return None, None, None
+    try:
+        summary = json.loads(spath.read_text())
+        store = summary["store"]
+        raw = mpath.read_bytes()
+    except FileNotFoundError as exc:
+        return None, None, f"{exc.filename} is missing"
+    except (ValueError, KeyError, TypeError, OSError) as exc:
+        return None, None, f"{spath} is unreadable or has no checksums ({type(exc).__name__})"
+    if hashlib.sha256(raw).hexdigest() != store.get("metrics_sha256"):
+        return None, None, f"{mpath} does not match the checksum in {spath.name} (truncated?)"
+    if need_params:
+        ppath = folder / "params.npy"
+        if not ppath.is_file() or hashlib.sha256(ppath.read_bytes()).hexdigest() != \
+                store.get("params_sha256"):
+            return None, None, f"{ppath} is missing or does not match its checksum"
+    metrics = pd.read_csv(io_text(raw))
+    if len(metrics) != store.get("metrics_rows"):
+        return None, None, f"{mpath} has {len(metrics)} rows, {store.get('metrics_rows')} expected"
+    return metrics, summary, None
+
+
+def io_text(raw: bytes):
+    """A text stream over ``raw`` (for ``pandas.read_csv``)."""
+    import io
+
+    return io.StringIO(raw.decode())

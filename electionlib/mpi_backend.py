@@ -1,53 +1,84 @@
 """The ``mpi`` backend of :mod:`electionlib.train`: a parameter server over MPI.
 
 ``mpiexec -n N+1 python -m electionlib train --backend mpi ...``: rank 0 is the parameter
-server, ranks ``1..N`` are the workers. The configuration is decided on rank 0 and broadcast
-once (it is data the server produced); the allocation matrix ``G`` is broadcast once as a
-typed buffer. Per step:
+server, ranks ``1..N`` are the workers. Rank 0 decides the configuration and the allocation
+matrix ``G`` and sends both to every worker point-to-point (raw bytes: JSON text and a
+uint8 matrix). Per step:
 
 * worker ``i`` computes the gradients of **its own** partitions only (redundancy costs real
   compute), takes its local majority (1 bit per coordinate, 2 with the ``abstain`` rule) or,
   for full-precision rules, its float32 gradient; a Byzantine worker applies its attack where
-  the message originates; the message goes to the server as one uint8 buffer with a fixed
-  16-byte header (magic, step, payload length) by point-to-point ``Isend``;
-* the server never unpickles what a worker sends: it probes each message's size, receives the
-  bytes, checks magic, step and length, and treats anything else — wrong size, truncated,
-  garbage, a late message from an earlier step — as that worker's vote being **absent**
-  (an abstention), logged, and training goes on. It waits by polling (``improbe``) with
-  short sleeps, up to an optional per-step ``deadline`` (stragglers become abstentions);
-* the server decodes (majority or the robust rule) and broadcasts the update (``Bcast``:
-  packed value + nonzero bits for votes, float32 for aggregates); every rank applies it.
+  the message originates; the message goes to the server as one frame (16-byte header:
+  magic, step, payload length) by ``Isend``;
+* the server reads frames as bytes (:mod:`electionlib.mpi_transport`): it never unpickles
+  them, never buffers more than a frame's size, and treats anything else -- wrong size,
+  truncated, garbage, oversized, a message from the future, an empty message from a worker
+  with partitions -- as that worker's vote being **absent** (an abstention), logged at once;
+  late messages of earlier steps are recognised by their header and discarded;
+* the server waits by polling, up to the step's deadline (``deadline``; the first step of a
+  run or of a resumed run has its own ``first_deadline``; with no deadline, at most
+  ``stall_timeout``). A worker that misses ``drop_after`` steps in a row is no longer
+  waited for -- its messages are still read -- and is waited for again as soon as one of
+  its messages arrives in time;
+* the server decodes (majority, the robust rule, DRACO's decoder; see
+  :func:`_server_decode` for rows that did not arrive) and sends the update to **each
+  worker itself** (``Isend``: no worker relays it); every rank applies it. The update's
+  header carries the step, a *last step* flag (the server ends the run, on schedule or on
+  divergence) and the newest committed checkpoint.
+
+A worker that fell behind (its update for a step is already waiting when it is about to
+compute that step) **rejoins** by applying the updates it missed without computing their
+gradients (its sampler and noise streams still advance step by step) and votes again from
+the current step; its coin streams and worker-side momentum then lag those of the other
+holders of its partitions (parity no longer applies to such a run).
+
+At the end every worker sends its timings as a typed float64 frame (no ``gather``). Rank 0
+waits at most ``stall_timeout`` for them, reading and discarding everything else. If some
+worker never finishes, rank 0 still returns complete results (``summary["status"] ==
+"complete, workers killed"``) and the command line then ends the job with ``MPI_Abort``,
+exit status :data:`~electionlib.mpi_transport.EXIT_WORKERS_KILLED`.
 
 Parity mode (``parity=True``: every partition's gradient computed on its own, the same
-function on both backends, no deadline) gives bit-identical parameters to
+function on both backends, nobody late) gives bit-identical parameters to
 ``train.run(cfg, parity=True)`` for every vote scheme and tie rule (coin flips for
 ``sign(0)`` come from per-partition streams, so every holder of a partition draws the same
 coins), the multi-bit extension, the full-precision aggregators and DRACO.
 
 Omniscient gradient attacks (model negation, ALIE, IPM) use the **adversary channel**: the
-server first collects the honest messages, sends them (raw bytes, no pickle) to every
-Byzantine worker, and then collects the Byzantine messages — the papers' strongest adversary,
-as in the sim backend. The vote-level ``worst`` attack reverses the true majority of all
-partition signs: a Byzantine rank is omniscient about the data and computes every partition's
-gradient itself (extra compute on Byzantine ranks only; with worker-side momentum it would
-also need every partition's momentum, so that combination is refused). ``label_shift``
-Byzantines compute their gradients on shifted labels. DRACO codes send float64 (repetition)
-or complex128 (cyclic) messages through the same path. Multi-bit messages (``quant_bits =
-q > 1``) carry ``q`` bit-planes of the level index and a zero plane both ways.
+server first collects the honest messages, sends them (raw bytes, ``Isend``) to every
+Byzantine worker, and then collects the Byzantine messages -- the papers' strongest
+adversary, as in the sim backend. The vote-level ``worst`` attack reverses the true majority
+of all partition signs: a Byzantine rank is omniscient about the data and computes every
+partition's gradient itself (extra compute on Byzantine ranks only; with worker-side momentum
+it would also need every partition's momentum, so that combination is refused).
+``label_shift`` Byzantines compute their gradients on shifted labels. DRACO codes send
+float64 (repetition) or complex128 (cyclic) messages through the same path. Multi-bit
+messages (``quant_bits = q > 1``) carry ``q`` bit-planes of the level index and a zero plane
+both ways.
 
-The broadcast is an ``Ibcast``: the server posts it and goes on (it completes the previous
-step's broadcast before posting the next one), workers complete it by polling with short
-sleeps — a blocking ``Bcast`` spins, and ``n`` spinning workers on a few cores starve the
-server. Timings: ``server_decode`` and ``server_broadcast`` are the server's own wall time
-from the arrival of the last message (decode; posting the broadcast); the CPU seconds
-(``thread_time``) of the server's decode + broadcast and of a worker's gradient computation
-are reported beside them, since wall time on an oversubscribed machine measures scheduling.
+Checkpoints (``checkpoint_every``): after such a step every rank writes its piece (workers
+in ``checkpoint_dir``, rank 0 in ``checkpoint_dir/server``; arrays in ``.npz``, the rest in
+JSON, no pickle, every file atomic) and each worker tells rank 0 with an acknowledgement
+frame; rank 0 commits the checkpoint (``meta.json``, with the sha256 of its own piece) once
+every worker has acknowledged it, without waiting for that. ``resume``: every rank reads
+and checks its piece, reports to rank 0 point-to-point, and rank 0 decides for all: any bad
+or missing piece ends every rank with one message naming the file(s), before anyone loads.
+
+Timings: ``server_decode`` and ``server_broadcast`` are the server's own wall time from the
+arrival of the last message (decode; posting the ``n`` update sends); the CPU seconds
+(``thread_time``) of the server's decode + sends and of a worker's gradient computation are
+reported beside them, since wall time on an oversubscribed machine measures scheduling.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import resource
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -55,47 +86,38 @@ import torch
 
 from . import attacks as A
 from . import codes
+from . import mpi_transport as X
 from . import train as T
 from . import votes as V
+from .experiments import atomic_write_bytes, atomic_write_text
+from .mpi_transport import HEADER_BYTES, MAGIC, pack_message, parse_message
 from .train import TrainConfig, _allocation, _gradient_setup, evaluate
 
 __all__ = ["run_mpi", "launch", "step_breakdown", "HEADER_BYTES", "MAGIC", "pack_message",
-           "parse_message"]
+           "parse_message", "FAULTS", "STALL_TIMEOUT"]
 
-MAGIC = 0x454C5631  # "ELV1"
-HEADER_BYTES = 16
-TAG = 11
-_HEADER = np.dtype([("magic", "<u4"), ("step", "<u8"), ("length", "<u4")])
+#: Default bound (seconds) on any single wait of rank 0 when no deadline says otherwise:
+#: a step with no ``deadline``, the first step, the end-of-run drain, the resume agreement.
+STALL_TIMEOUT = 300.0
 
-
-def pack_message(step: int, payload: np.ndarray) -> np.ndarray:
-    """Header (magic, step, payload length) + payload bytes, as one uint8 buffer.
-
-    Example:
-        >>> msg = pack_message(7, np.arange(3, dtype=np.uint8))
-        >>> len(msg), parse_message(msg, 7, 3).tolist()
-        (19, [0, 1, 2])
-    """
-    payload = np.ascontiguousarray(payload).view(np.uint8).ravel()
-    head = np.zeros(1, dtype=_HEADER)
-    head["magic"], head["step"], head["length"] = MAGIC, step, payload.size
-    return np.concatenate([head.view(np.uint8), payload])
-
-
-def parse_message(buf: np.ndarray, step: int, length: int) -> np.ndarray | None:
-    """The payload if ``buf`` is a well-formed message for ``step`` of ``length`` bytes, else
-    None (a wrong-size, truncated, garbage or late message is an abstention, never an error).
-
-    Example:
-        >>> parse_message(np.zeros(5, np.uint8), 0, 3) is None
-        True
-    """
-    if buf.size != HEADER_BYTES + length:
-        return None
-    head = buf[:HEADER_BYTES].view(_HEADER)[0]
-    if int(head["magic"]) != MAGIC or int(head["step"]) != step or int(head["length"]) != length:
-        return None
-    return buf[HEADER_BYTES:]
+#: Worker-side fault injection for tests and demonstrations (``--misbehave``), by kind.
+FAULTS = {
+    "short": "send the first half of the vote frame",
+    "garbage": "send random bytes of the frame's size",
+    "wrong_step": "send the frame with step + 1000 in its header",
+    "long": "send the frame with 64 extra bytes",
+    "empty": "send a header-only (zero-length) frame",
+    "sleep": "sleep `seconds` (default 1) before sending",
+    "stuck": "sleep `seconds` (default 1e6: for good) before sending",
+    "withhold": "send nothing",
+    "flood": "send `copies` (default 3000) copies of the valid frame",
+    "future_flood": "send `copies` (default 100) valid frames for the next steps",
+    "wrong_tag": "also send `copies` (default 100) frames on tags the server does not read",
+    "huge": "send a vote frame of `bytes` bytes (default 2**31 + 2**20)",
+    "pickle": "send a malicious pickle (lowercase send) on every channel before the frame, "
+              "and before the final timings and the resume status",
+    "skip_view": "a Byzantine never receives the adversary channel's view",
+}
 
 
 def _fail(comm, message: str):
@@ -105,350 +127,830 @@ def _fail(comm, message: str):
     raise SystemExit(2)
 
 
-def _check_supported(cfg: TrainConfig, parity: bool):
+def _check_supported(cfg: TrainConfig):
     if cfg.attack == "worst" and cfg.momentum == "worker":
         raise ValueError("attack='worst' with momentum='worker' is not supported by the mpi "
                          "backend: the worst-case target needs every partition's momentum, "
                          "which only the partition's own workers hold (use momentum='server')")
 
 
+def check_transport(*, deadline=None, first_deadline=None, stall_timeout=STALL_TIMEOUT,
+                    drop_after=3, checkpoint_every=None) -> None:
+    """``ValueError`` naming the setting unless every transport setting is in range."""
+    from . import _validate as v
+
+    for name, val in (("deadline", deadline), ("first_deadline", first_deadline)):
+        if val is not None:
+            v.real(name, val, lo=0.0, lo_open=True)
+    v.real("stall_timeout", stall_timeout, lo=0.0, lo_open=True)
+    v.integer("drop_after", drop_after, lo=1)
+    if checkpoint_every is not None:
+        v.integer("checkpoint_every", checkpoint_every, lo=1)
+
+
 def run_mpi(cfg: TrainConfig, *, parity: bool = False, deadline: float | None = None,
-            misbehave: dict | None = None, comm=None, log=None, checkpoint_dir=None,
-            checkpoint_every: int | None = None, resume: bool = False):
+            first_deadline: float | None = None, stall_timeout: float = STALL_TIMEOUT,
+            drop_after: int = 3, misbehave: dict | None = None, comm=None, log=None,
+            checkpoint_dir=None, checkpoint_every: int | None = None, resume: bool = False):
     """Train with the MPI backend; returns a :class:`electionlib.train.RunResult` on rank 0
     and None on the workers.
 
     Args:
-        cfg: the configuration (rank 0's copy is broadcast to all ranks).
+        cfg: the configuration (rank 0's copy is sent to every worker).
         parity: compute each partition's gradient on its own (bit-identical to the sim
-            backend's ``parity=True``).
-        deadline: seconds the server waits for the votes of a step (None: wait for all).
-            The first step of a run (or of a resumed run) always waits for every worker:
-            it carries one-time warm-up costs (first calls into torch, page faults).
-        misbehave: testing aid, ``{worker_index: {"kind": ..., "steps": [...]}}`` with kind
-            ``short`` (a truncated message), ``garbage`` (random bytes of the right size),
-            ``wrong_step`` or ``sleep`` (``seconds``); applied on the worker side.
+            backend's ``parity=True`` when nobody is late).
+        deadline: seconds the server waits for the votes of a step (None: for every worker,
+            at most ``stall_timeout``). Votes that miss it are absent.
+        first_deadline: the same for the first step of a run or of a resumed run, which
+            carries one-time warm-up costs (default ``stall_timeout``).
+        stall_timeout: bound on every other wait of rank 0 (end of run, resume agreement).
+        drop_after: a worker absent ``drop_after`` steps in a row is no longer waited for
+            until one of its messages arrives in time again.
+        misbehave: testing aid, ``{worker_index: spec or [spec, ...]}`` with ``spec =
+            {"kind": ..., "steps": [...], ...}`` and ``kind`` one of :data:`FAULTS`;
+            applied on the worker side.
         comm: an MPI communicator (default ``COMM_WORLD``).
         log: callable for server log lines (default: print to stderr).
-        checkpoint_dir, checkpoint_every: every ``checkpoint_every`` steps each rank writes
-            its state (parameters, momentum, velocities, sampler and RNG states, step, G,
-            Byzantine set; rank 0 also the metrics so far) to ``checkpoint_dir``: pieces
-            first, then rank 0's ``meta.json`` atomically, which names the step — a
-            checkpoint exists only once ``meta.json`` points at it. No pickle is used.
+        checkpoint_dir, checkpoint_every: see the module docstring.
         resume: continue from the checkpoint in ``checkpoint_dir``: the deterministic
             columns (accuracy, loss, parameters) equal those of an uninterrupted run.
     """
     from mpi4py import MPI
 
-    from .train import RunResult
-
     comm = comm or MPI.COMM_WORLD
     rank, size = comm.Get_rank(), comm.Get_size()
+    try:
+        check_transport(deadline=deadline, first_deadline=first_deadline,
+                        stall_timeout=stall_timeout, drop_after=drop_after,
+                        checkpoint_every=checkpoint_every)
+        faults = _Faults(misbehave, cfg.n)
+    except ValueError as exc:
+        _fail(comm, str(exc))
     if size != cfg.n + 1:
         _fail(comm, f"the mpi backend needs n+1 = {cfg.n + 1} ranks (1 server + {cfg.n} "
                     f"workers), got {size}: run mpiexec -n {cfg.n + 1} ...")
+    if resume and checkpoint_dir is None:
+        _fail(comm, "resume needs a checkpoint_dir")
     try:
-        _check_supported(cfg, parity)
+        _check_supported(cfg)
         if cfg.aggregator is None and cfg.code == "deterministic":
             codes.deterministic_params(cfg.n, cfg.design_b if cfg.design_b is not None
                                        else cfg.b)
     except ValueError as exc:
         _fail(comm, str(exc))
-    cfg = TrainConfig.from_dict(json.loads(comm.bcast(json.dumps(cfg.to_dict())
-                                                      if rank == 0 else None, root=0)))
-    misbehave = {int(k): v for k, v in (misbehave or {}).items()}
-    log = log or (lambda s: print(s, file=__import__("sys").stderr, flush=True))
-
+    cfg = _share_config(comm, MPI, cfg, stall_timeout)
+    log = log or (lambda s: print(s, file=sys.stderr, flush=True))
     try:
-        fn, sampler, ds, w, st = _gradient_setup(cfg)
+        run = _Run(cfg, comm, MPI, parity=parity, faults=faults, timeout=stall_timeout)
     except (FileNotFoundError, ValueError) as exc:
         _fail(comm, str(exc))
-    model = fn.model
-    w = w.to(torch.float32).clone()
-    n, k, d = cfg.n, sampler.k, fn.d
-    B = sampler.batch
-    steps_per_epoch = sum(sampler.sizes) / (B * k)
-    total_steps = max(1, int(np.ceil(cfg.epochs * steps_per_epoch)))
-    eval_steps = max(1, int(round(cfg.eval_every * steps_per_epoch)))
-    code_rng = np.random.default_rng(st["code"])
-    byz_rng = np.random.default_rng(st["byz"])
-    noise_gen = torch.Generator().manual_seed(int(st["noise"].generate_state(1)[0]))
-    worker_rngs = [np.random.default_rng(s) for s in st["workers"].spawn(n)]
-    part_rngs = T.partition_rngs(st, sampler.k)
-    vote = cfg.vote_scheme
-    draco_code = None
-    if cfg.code in ("draco-repetition", "draco-cyclic"):
-        from .train import _draco_code
-
-        try:
-            draco_code = _draco_code(cfg)
-        except ValueError as exc:
-            _fail(comm, str(exc))
-    msg_dtype = np.dtype(np.float32 if draco_code is None else
-                         np.complex128 if cfg.code == "draco-cyclic" else np.float64)
-    G = np.zeros((n, k), dtype=np.uint8)
+    run.deadline, run.stall_timeout, run.drop_after = deadline, stall_timeout, drop_after
+    run.first_deadline = first_deadline if first_deadline is not None else stall_timeout
+    run.log = log
+    run.ck = None if checkpoint_dir is None else Path(checkpoint_dir)
+    run.checkpoint_every = checkpoint_every
     if rank == 0:
-        G[:] = (_allocation(cfg, k, code_rng) if vote else
-                 np.asarray(draco_code.A, np.uint8) if draco_code is not None else
-                 codes.uncoded(n))
-    comm.Bcast([G, MPI.BYTE], root=0)
-    byz = A.byzantine_set(G, cfg.b, select=cfg.byz_select, rng=byz_rng)
-    nb = V.packed_length(d)
-    up_len, down_len = (T.vote_message_bytes(cfg, d) if vote else
-                        (msg_dtype.itemsize * d, 4 * d))
-    agg = None
-    if not vote and draco_code is None:
-        from .train import _agg_callable
-
-        try:  # every rank checks the rule accepts n inputs, so a bad setting fails fast
-            agg = _agg_callable(cfg)
-            agg(np.zeros((n, 2), np.float32))
-            if hasattr(agg, "reset"):
-                agg.reset()
-        except ValueError as exc:
-            _fail(comm, str(exc))
-    test_idx = None
-    if cfg.test_subsample is not None and cfg.test_subsample < ds.n_test:
-        test_idx = np.sort(np.random.default_rng(st["eval"]).choice(
-            ds.n_test, cfg.test_subsample, replace=False))
-    mom = torch.zeros(d) if cfg.momentum == "server" else None
-    me = rank - 1
-    cols = np.flatnonzero(G[me]) if rank > 0 else np.arange(k)
-    if draco_code is not None and rank > 0:
-        cols = np.asarray(draco_code.partitions(me), dtype=np.int64)  # the code's order
-    vel = torch.zeros(len(cols), d) if cfg.momentum == "worker" else None
-    rows, losses = [], []
-    timing = {"compute": 0.0, "encode": 0.0, "comm": 0.0, "decode": 0.0, "update": 0.0,
-              "bcast": 0.0, "compute_cpu": 0.0, "server_cpu": 0.0}
-    bcast_req = None  # the server posts the broadcast and goes on; completed before the next
-    absent_log: list[tuple[int, int, str]] = []
-    late = [0]  # late messages of earlier steps, recognised by their header and discarded
-    t_start = time.perf_counter()
-    if rank == 0:
-        rows.append(dict(step=0, epoch=0.0, wall_seconds=0.0, **evaluate(model, w, ds, test_idx)))
-    pending = []
-    first = 1
-    omniscient = cfg.attack in A.OMNISCIENT
-    ck = None if checkpoint_dir is None else __import__("pathlib").Path(checkpoint_dir)
-    if resume:
-        if ck is None or not (ck / "meta.json").is_file():
-            _fail(comm, f"--resume: no checkpoint in {ck} (meta.json missing)")
-        meta = json.loads((ck / "meta.json").read_text())
-        state = _load_piece(ck, meta["step"], rank)
-        w = torch.from_numpy(state["w"])
-        if mom is not None:
-            mom = torch.from_numpy(state["mom"])
-        if vel is not None:
-            vel = torch.from_numpy(state["vel"])
-        noise_gen.set_state(torch.from_numpy(state["noise"]))
-        sampler.set_state(state["json"]["sampler"])
-        for g_, st_ in zip(worker_rngs + part_rngs,
-                           state["json"]["worker_rngs"] + state["json"]["partition_rngs"],
-                           strict=True):
-            g_.bit_generator.state = st_
-        byz_rng.bit_generator.state = state["json"]["byz_rng"]
-        byz = np.asarray(state["json"]["byzantine"], dtype=np.int64)
-        if rank == 0:
-            rows = meta["rows"]
-        first = int(meta["step"]) + 1
-    step = first - 1
+        # set-up is over: from here on no worker byte can become an object on this rank
+        X.forbid_unpickle(MPI)
     try:
-        for step in range(first, total_steps + 1):
-            if cfg.byz_redraw and cfg.b and cfg.byz_select == "random":
-                byz = A.byzantine_set(G, cfg.b, select="random", rng=byz_rng)
-            idx = sampler.next()
-            noise = (np.sqrt(cfg.noise_var) * torch.randn((k, d), generator=noise_gen)
-                     if cfg.noise_var > 0 else None)
-            lr = cfg.lr * cfg.lr_decay ** sum(step / steps_per_epoch >= e
-                                              for e in cfg.lr_decay_epochs)
-            if rank > 0:
-                t0, c0 = time.perf_counter(), time.thread_time()
-                channel = None
-                if omniscient and me in byz:
-                    channel = _adversary_channel(comm, MPI, n - len(byz), up_len, d,
-                                                 msg_dtype)
-                payload = _worker_message(cfg, fn, w, idx, cols, noise, vel, vote, me, byz, d,
-                                          worker_rngs, part_rngs, parity, losses, channel,
-                                          draco_code, ds)
-                t1, c1 = time.perf_counter(), time.thread_time()
-                timing["compute_cpu"] += c1 - c0
-                msg = pack_message(step, payload)
-                bad = misbehave.get(me)
-                if bad and step in bad.get("steps", []):
-                    msg = _misbehave(bad, msg, step)
-                for req in pending:
-                    req.Wait()
-                pending = [comm.Isend([msg, MPI.BYTE], dest=0, tag=TAG)]
-                timing["compute"] += t1 - t0
-                timing["encode"] += time.perf_counter() - t1
-                upd_buf = np.empty(down_len, dtype=np.uint8)
-                t2 = time.perf_counter()
-                _wait(comm.Ibcast([upd_buf, MPI.BYTE], root=0))
-                timing["comm"] += time.perf_counter() - t2
-            else:
-                t0 = time.perf_counter()
-                dl = None if step == first else deadline
-                if omniscient and len(byz):
-                    stash: dict = {}
-                    honest = [i for i in range(n) if i not in set(byz.tolist())]
-                    got = _collect(comm, MPI, step, n, up_len, dl, absent_log, late,
-                                   expect=honest, stash=stash)
-                    # the adversary channel: the honest messages, as the server received them,
-                    # shown to every Byzantine worker before it sends (raw bytes, no pickle)
-                    view = np.concatenate([got[i] if got[i] is not None else
-                                           np.full(up_len, 0xFF, np.uint8) for i in honest])
-                    for i in byz:
-                        comm.Send([view, MPI.BYTE], dest=int(i) + 1, tag=TAG + 1)
-                    got.update(_collect(comm, MPI, step, n, up_len, dl, absent_log, late,
-                                        expect=[int(i) for i in byz], stash=stash))
-                else:
-                    got = _collect(comm, MPI, step, n, up_len, dl, absent_log, late)
-                t1, c1 = time.perf_counter(), time.thread_time()
-                upd_buf = _server_decode(cfg, got, vote, nb, d, agg, draco_code, msg_dtype)
-                assert upd_buf.size == down_len
-                t2 = time.perf_counter()
-                if bcast_req is not None:  # the previous step's broadcast (long since done)
-                    _wait(bcast_req)
-                bcast_req = comm.Ibcast([upd_buf, MPI.BYTE], root=0)
-                t4 = time.perf_counter()
-                timing["comm"] += t1 - t0
-                timing["bcast"] += t4 - t2
-                timing["decode"] += t2 - t1
-                timing["server_cpu"] += time.thread_time() - c1
-            t3 = time.perf_counter()
-            u = _unpack_update(upd_buf, vote, nb, d, cfg.quant_bits)
-            upd = torch.from_numpy(u)
-            if cfg.weight_decay:
-                upd = upd + cfg.weight_decay * w
-            if mom is not None:
-                mom.mul_(cfg.eta).add_(upd)
-                upd = mom
-            w = w - lr * upd
-            timing["update"] += time.perf_counter() - t3
-            if rank == 0 and (step % eval_steps == 0 or step == total_steps):
-                rows.append(dict(step=step, epoch=step / steps_per_epoch,
-                                 wall_seconds=time.perf_counter() - t_start,
-                                 server_wait_seconds=timing["comm"],
-                                 decode_seconds=timing["decode"],
-                                 broadcast_seconds=timing["bcast"],
-                                 update_seconds=timing["update"],
-                                 bytes_per_worker_per_step=HEADER_BYTES + up_len,
-                                 absent_messages=len(absent_log),
-                                 **evaluate(model, w, ds, test_idx)))
-            if ck is not None and checkpoint_every and step % checkpoint_every == 0 \
-                    and step < total_steps:
-                _save_piece(ck, step, rank, w, mom, vel, noise_gen, sampler,
-                            worker_rngs + part_rngs, byz_rng, byz, n)
-                comm.Barrier()  # every piece is on disk before the commit marker
-                if rank == 0:
-                    from .experiments import atomic_write_text
-
-                    atomic_write_text(ck / "meta.json", json.dumps(
-                        {"step": step, "rows": rows, "G": G.tolist(),
-                         "byzantine": [int(i) for i in byz], "config": cfg.to_dict()}))
-    except Exception:  # a failure on any rank must not leave the others waiting forever
-        import sys
+        if resume:
+            run.resume()
+        if rank == 0:
+            return run.serve()
+        run.work()
+        return None
+    except SystemExit:
+        raise
+    except Exception:  # a failure of this rank's own code: say so, end every rank
         import traceback
 
         traceback.print_exc()
-        print(f"error: rank {rank} failed at step {step}; aborting all ranks", file=sys.stderr,
+        who = "the parameter server" if rank == 0 else f"worker {rank - 1}"
+        print(f"error: {who} failed at step {run.step}; aborting all ranks", file=sys.stderr,
               flush=True)
         comm.Abort(2)
-    for req in pending:
-        req.Wait()
-    if bcast_req is not None:
-        bcast_req.Wait()
-    all_timing = comm.gather(timing, root=0)
-    comm.Barrier()
-    if rank != 0:
-        return None
-    for step_, worker, why in absent_log:
-        log(f"step {step_}: worker {worker}'s message treated as absent ({why})")
-    metrics = pd.DataFrame(rows)
-    workers = all_timing[1:]
-    summary = {
-        ("final_auc" if ds.metric == "auc" else "final_accuracy"):
-            float(metrics["auc" if ds.metric == "auc" else "accuracy"].iloc[-1]),
-        "model_dimension": d,
-        "bytes_per_worker_per_step": int(HEADER_BYTES + up_len),
-        "payload_bytes_per_worker_per_step": int(up_len),
-        "wall_seconds": float(time.perf_counter() - t_start),
-        "steps": total_steps,
-        "absent_messages": len(absent_log),
-        "late_messages_discarded": late[0],
-        "timing_per_step": {
-            "worker_compute": float(np.mean([t["compute"] for t in workers]) / total_steps),
-            "worker_encode": float(np.mean([t["encode"] for t in workers]) / total_steps),
-            "server_wait": timing["comm"] / total_steps,
-            "server_decode": timing["decode"] / total_steps,
-            "server_broadcast": timing["bcast"] / total_steps,
-            "worker_compute_cpu": float(np.mean([t["compute_cpu"] for t in workers])
-                                        / total_steps),
-            "server_decode_broadcast_cpu": timing["server_cpu"] / total_steps,
-            "update": timing["update"] / total_steps,
-        },
-        "byzantine": [int(i) for i in byz],
-        "backend": "mpi",
-    }
-    return RunResult(cfg, metrics, summary, w.numpy().copy())
 
 
-def _adversary_channel(comm, MPI, h: int, up_len: int, d: int, dtype=np.float32):
-    """A Byzantine worker's view of the ``h`` honest real-valued messages of this step."""
-    def receive() -> np.ndarray:
-        view = np.empty(h * up_len, dtype=np.uint8)
-        comm.Recv([view, MPI.BYTE], source=0, tag=TAG + 1)
-        return np.frombuffer(view.tobytes(), dtype=dtype).reshape(h, d)
-    return receive
+def _send_all(comm, MPI, buf: np.ndarray, tag: int, timeout: float) -> None:
+    """Rank 0: ``buf`` to every worker (point-to-point), each send bounded by ``timeout``;
+    a worker that never takes set-up data ends the job (``MPI_Abort``, exit 2)."""
+    reqs = [comm.Isend([buf, MPI.BYTE], dest=w, tag=tag) for w in range(1, comm.Get_size())]
+    for w, r in enumerate(reqs):
+        if not X.wait(r, timeout):
+            print(f"error: worker {w} did not receive the set-up data within {timeout:g} s",
+                  flush=True)
+            comm.Abort(2)
 
 
-def _save_piece(ck, step, rank, w, mom, vel, noise_gen, sampler, rngs, byz_rng, byz, n):
-    """One rank's checkpoint piece: arrays in an .npz, the rest in JSON (no pickle)."""
-    import os
+def _share_config(comm, MPI, cfg: TrainConfig, timeout: float) -> TrainConfig:
+    """Rank 0's configuration, sent to every worker as JSON bytes (point-to-point)."""
+    if comm.Get_rank() == 0:
+        raw = np.frombuffer(json.dumps(cfg.to_dict()).encode(), np.uint8)
+        _send_all(comm, MPI, raw, X.TAG_SETUP, timeout)
+        return cfg
+    raw = X.recv_from_server(comm, MPI, X.TAG_SETUP)
+    return TrainConfig.from_dict(json.loads(raw.tobytes().decode()))
 
-    from .data import _jsonable
-    from .experiments import atomic_write_text
 
-    ck.mkdir(parents=True, exist_ok=True)
-    arrays = {"w": w.numpy(), "noise": noise_gen.get_state().numpy(),
-              "mom": (mom.numpy() if mom is not None else np.zeros(0, np.float32)),
-              "vel": (vel.numpy() if vel is not None else np.zeros(0, np.float32))}
-    tmp = ck / f".rank{rank}.step{step}.npz.tmp"
-    with open(tmp, "wb") as fh:
-        np.savez(fh, **arrays)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, ck / f"rank{rank}.step{step}.npz")
-    atomic_write_text(ck / f"rank{rank}.step{step}.json", json.dumps({
-        "sampler": sampler.get_state(),
-        "worker_rngs": [_jsonable(g.bit_generator.state) for g in rngs[:n]],
-        "partition_rngs": [_jsonable(g.bit_generator.state) for g in rngs[n:]],
-        "byz_rng": _jsonable(byz_rng.bit_generator.state),
-        "byzantine": [int(i) for i in byz]}))
-    steps = sorted({_piece_step(p) for p in ck.glob(f"rank{rank}.step*")})
-    for old in ck.glob(f"rank{rank}.step*"):  # keep this rank's newest two checkpoints
-        if len(steps) > 2 and _piece_step(old) < steps[-2]:
+class _Run:
+    """State shared by the server and worker loops of one MPI run (every rank builds the
+    same from the same configuration; rank 0's ``G`` is sent to the workers)."""
+
+    def __init__(self, cfg: TrainConfig, comm, MPI, *, parity: bool, faults, timeout: float):
+        self.cfg, self.comm, self.MPI, self.parity, self.faults = cfg, comm, MPI, parity, faults
+        self.rank = comm.Get_rank()
+        self.me = self.rank - 1
+        self.step = 0
+        fn, sampler, ds, w, st = _gradient_setup(cfg)
+        self.fn, self.sampler, self.ds, self.st = fn, sampler, ds, st
+        self.model = fn.model
+        self.w = w.to(torch.float32).clone()
+        n, k, d = cfg.n, sampler.k, fn.d
+        self.n, self.k, self.d = n, k, d
+        self.steps_per_epoch = sum(sampler.sizes) / (sampler.batch * k)
+        self.total_steps = max(1, int(np.ceil(cfg.epochs * self.steps_per_epoch)))
+        self.eval_steps = max(1, int(round(cfg.eval_every * self.steps_per_epoch)))
+        code_rng = np.random.default_rng(st["code"])
+        self.byz_rng = np.random.default_rng(st["byz"])
+        self.noise_gen = torch.Generator().manual_seed(int(st["noise"].generate_state(1)[0]))
+        self.worker_rngs = [np.random.default_rng(s) for s in st["workers"].spawn(n)]
+        self.part_rngs = T.partition_rngs(st, k)
+        self.vote = cfg.vote_scheme
+        self.draco_code = None
+        if cfg.code in T.DRACO_CODES:
+            self.draco_code = T._draco_code(cfg)
+        self.msg_dtype = np.dtype(np.float32 if self.draco_code is None else
+                                  np.complex128 if cfg.code == "draco-cyclic" else np.float64)
+        G = np.zeros((n, k), dtype=np.uint8)
+        if self.rank == 0:
+            G[:] = (_allocation(cfg, k, code_rng) if self.vote else
+                    np.asarray(self.draco_code.A, np.uint8) if self.draco_code is not None
+                    else codes.uncoded(n))
+            _send_all(comm, MPI, G, X.TAG_SETUP, timeout)
+        else:
+            raw = X.recv_from_server(comm, MPI, X.TAG_SETUP)
+            G[:] = raw.reshape(n, k)
+        self.G = G
+        self.byz = A.byzantine_set(G, cfg.b, select=cfg.byz_select, rng=self.byz_rng)
+        self.nb = V.packed_length(d)
+        self.up_len, self.down_len = (T.vote_message_bytes(cfg, d) if self.vote else
+                                      (self.msg_dtype.itemsize * d, 4 * d))
+        self.agg = None
+        if not self.vote and self.draco_code is None:
+            self.agg = T._agg_callable(cfg)
+            self.agg(np.zeros((n, 2), np.float32))  # the rule takes n rows (fails fast)
+            if hasattr(self.agg, "reset"):
+                self.agg.reset()
+        self.test_idx = None
+        if cfg.test_subsample is not None and cfg.test_subsample < ds.n_test:
+            self.test_idx = np.sort(np.random.default_rng(st["eval"]).choice(
+                ds.n_test, cfg.test_subsample, replace=False))
+        self.mom = torch.zeros(d) if cfg.momentum == "server" else None
+        cols = np.flatnonzero(G[self.me]) if self.rank > 0 else np.arange(k)
+        if self.draco_code is not None and self.rank > 0:
+            cols = np.asarray(self.draco_code.partitions(self.me), dtype=np.int64)
+        self.cols = cols
+        self.vel = torch.zeros(len(cols), d) if cfg.momentum == "worker" else None
+        self.rows: list[dict] = []
+        self.first = 1
+        self.omniscient = cfg.attack in A.OMNISCIENT
+
+    # ------------------------------------------------------------------ shared per step
+
+    def lr_at(self, step: int) -> float:
+        cfg = self.cfg
+        return cfg.lr * cfg.lr_decay ** sum(step / self.steps_per_epoch >= e
+                                            for e in cfg.lr_decay_epochs)
+
+    def apply(self, upd_buf: np.ndarray, step: int) -> None:
+        """``w <- w - lr (u + wd w)`` (with momentum at the master if configured)."""
+        cfg = self.cfg
+        upd = torch.from_numpy(_unpack_update(upd_buf, self.vote, self.nb, self.d,
+                                              cfg.quant_bits))
+        if cfg.weight_decay:
+            upd = upd + cfg.weight_decay * self.w
+        if self.mom is not None:
+            self.mom.mul_(cfg.eta).add_(upd)
+            upd = self.mom
+        self.w = self.w - self.lr_at(step) * upd
+
+    def redraw_byzantine(self) -> None:
+        cfg = self.cfg
+        if cfg.byz_redraw and cfg.b and cfg.byz_select == "random":
+            self.byz = A.byzantine_set(self.G, cfg.b, select="random", rng=self.byz_rng)
+
+    # ------------------------------------------------------------------ the server
+
+    def serve(self):
+        """Rank 0's loop; returns the :class:`~electionlib.train.RunResult`."""
+        from .train import RunResult
+
+        cfg, comm, MPI, n, log = self.cfg, self.comm, self.MPI, self.n, self.log
+        inbox = X.Inbox(comm, MPI, n, self.up_len, self.G.sum(axis=1) == 0, log)
+        out = X.Outbox(comm, MPI, n, log)
+        self.inbox, self.outbox = inbox, out
+        self.views = X.Outbox(comm, MPI, n, log)  # the adversary channel's own sends
+        timing = dict.fromkeys(("comm", "decode", "bcast", "update", "server_cpu"), 0.0)
+        t_start = time.perf_counter()
+        if not self.rows:
+            self.rows.append(dict(step=0, epoch=0.0, wall_seconds=0.0, **self._evaluate()))
+        misses = np.zeros(n, np.int64)
+        dropped: set[int] = set()
+        pending_ck: dict[int, list] = {}
+        committed = self._committed
+        degraded = {"steps": 0, "last": None}
+        diverged = False
+        step = self.first - 1
+        for step in range(self.first, self.total_steps + 1):
+            self.step = step
+            self.redraw_byzantine()
+            byz = set(int(i) for i in self.byz)
+            inbox.begin(step)
+            wanted = set(range(n)) - out.detached
+            if wanted and wanted <= dropped:  # dropping is for single workers, not all
+                log(f"step {step}: every worker was absent {self.drop_after} steps in a row; "
+                    f"all are waited for again")
+                dropped.clear()
+            expect = wanted - dropped
+            dl = self.first_deadline if step == self.first else (
+                self.deadline if self.deadline is not None else self.stall_timeout)
+            t0 = time.perf_counter()
+            if self.omniscient and byz:
+                honest = sorted(set(range(n)) - byz)
+                for wkr in inbox.collect(expect & set(honest), time.perf_counter() + dl):
+                    inbox.absent(wkr, "missed the deadline")
+                answer = self._view_server(honest, byz, step)
+                for wkr in inbox.collect(expect & byz, time.perf_counter() + dl,
+                                         on_round=answer):
+                    inbox.absent(wkr, "missed the deadline")
+            else:
+                for wkr in inbox.collect(expect, time.perf_counter() + dl):
+                    inbox.absent(wkr, "missed the deadline")
+            arrived = {wkr for wkr in inbox.votes if (step, wkr) not in inbox.absences
+                       or inbox.absences[(step, wkr)] != "missed the deadline"}
+            for wkr in range(n):
+                if wkr in out.detached:
+                    inbox.absent(wkr, "detached")
+                elif wkr not in inbox.votes:
+                    inbox.absent(wkr, f"not waited for after {misses[wkr]} absent steps")
+            for wkr in wanted:
+                if wkr in arrived:
+                    misses[wkr] = 0
+                    if wkr in dropped:
+                        dropped.discard(wkr)
+                        log(f"step {step}: worker {wkr} is back; waited for again")
+                else:
+                    misses[wkr] += 1
+                    if misses[wkr] >= self.drop_after and wkr not in dropped:
+                        dropped.add(wkr)
+                        log(f"step {step}: worker {wkr} absent {misses[wkr]} steps in a row; "
+                            f"no longer waited for (its messages are still read)")
+            t1, c1 = time.perf_counter(), time.thread_time()
+            got = {wkr: inbox.votes.get(wkr) for wkr in range(n)}
+            upd_buf, note = _server_decode(cfg, got, self.vote, self.nb, self.d, self.agg,
+                                           self.draco_code, self.msg_dtype)
+            if note is not None:
+                degraded["steps"] += 1
+                if note != degraded["last"]:
+                    log(f"step {step}: {note}")
+                degraded["last"] = note
+            assert upd_buf.size == self.down_len
+            t2 = time.perf_counter()
+            self.apply(upd_buf, step)
+            diverged = not bool(torch.isfinite(self.w).all())
+            last = diverged or step == self.total_steps
+            flags = (X.LAST if last else 0) | (X.DIVERGED if diverged else 0)
+            t3 = time.perf_counter()
+            frame = X.pack_down(X.MAGIC_UPDATE, step, upd_buf, flags, committed)
+            for wkr in range(n):
+                out.send(wkr, frame, X.TAG_UPDATE)
+            t4 = time.perf_counter()
+            timing["comm"] += t1 - t0
+            timing["bcast"] += t4 - t3
+            timing["update"] += t3 - t2
+            timing["decode"] += t2 - t1
+            timing["server_cpu"] += time.thread_time() - c1
+            if step % self.eval_steps == 0 or last:
+                self.rows.append(dict(
+                    step=step, epoch=step / self.steps_per_epoch,
+                    wall_seconds=time.perf_counter() - t_start,
+                    server_wait_seconds=timing["comm"], decode_seconds=timing["decode"],
+                    broadcast_seconds=timing["bcast"], update_seconds=timing["update"],
+                    bytes_per_worker_per_step=HEADER_BYTES + self.up_len,
+                    absent_messages=len(inbox.absences), **self._evaluate()))
+            if self.ck is not None and self.checkpoint_every and \
+                    step % self.checkpoint_every == 0 and not last:
+                pending_ck[step] = self._save_server_piece(step)
+            committed = self._commit(pending_ck, committed)
+            if last:
+                break
+        if diverged:
+            log(f"step {step}: the parameters are no longer finite; the run stops (diverged)")
+        # ---------------------------------------------------------------- clean ending
+        inbox.begin(step + 1)  # every vote from now on is late
+        want_done = set(range(n)) - out.detached
+        inbox.drain(lambda: want_done <= set(inbox.done),
+                    time.perf_counter() + self.stall_timeout)
+        unfinished = sorted(set(range(n)) - set(inbox.done))
+        left = out.complete(sorted(set(inbox.done)), time.perf_counter() + self.stall_timeout)
+        unfinished = sorted(set(unfinished) | left)
+        if unfinished:
+            log(f"workers {unfinished} did not finish within {self.stall_timeout:g} s: the "
+                f"results are complete; the job will be ended (exit "
+                f"{X.EXIT_WORKERS_KILLED})")
+        metrics = pd.DataFrame(self.rows)
+        done = [v for v in inbox.done.values() if np.isfinite(v).all() and (v >= 0).all()]
+        steps_done = max(1, step - self.first + 1)
+
+        def per_step(field: str, cpu: bool = False) -> float:
+            j = X.DONE_FIELDS.index(field)
+            vals = [v[j] / max(1.0, v[X.DONE_FIELDS.index("steps_computed")]) for v in done]
+            return float(np.mean(vals)) if vals else float("nan")
+
+        metric = "auc" if self.ds.metric == "auc" else "accuracy"
+        summary = {
+            f"final_{metric}": float(metrics[metric].iloc[-1]),
+            "model_dimension": self.d,
+            "bytes_per_worker_per_step": int(HEADER_BYTES + self.up_len),
+            "payload_bytes_per_worker_per_step": int(self.up_len),
+            "wall_seconds": float(time.perf_counter() - t_start),
+            "steps": int(step),
+            "redundancy": float(self.G.sum() / self.G.shape[1]),
+            "diverged": diverged,
+            "absent_messages": len(inbox.absences),
+            "absences": [[s, w] for s, w in sorted(inbox.absences)],
+            "late_messages_discarded": inbox.counters.late,
+            "discarded": inbox.counters.as_dict(),
+            "degraded_steps": degraded["steps"],
+            "dropped_workers": sorted(dropped),
+            "detached_workers": sorted(out.detached),
+            "unfinished_workers": unfinished,
+            "status": "complete, workers killed" if unfinished else "complete",
+            "server_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "timing_per_step": {
+                "worker_compute": per_step("compute"),
+                "worker_encode": per_step("encode"),
+                "server_wait": timing["comm"] / steps_done,
+                "server_decode": timing["decode"] / steps_done,
+                "server_broadcast": timing["bcast"] / steps_done,
+                "worker_compute_cpu": per_step("compute_cpu"),
+                "server_decode_broadcast_cpu": timing["server_cpu"] / steps_done,
+                "update": timing["update"] / steps_done,
+            },
+            "byzantine": [int(i) for i in self.byz],
+            "backend": "mpi",
+        }
+        return RunResult(cfg, metrics, summary, self.w.numpy().copy())
+
+    def _evaluate(self) -> dict:
+        return evaluate(self.model, self.w, self.ds, self.test_idx)
+
+    def _view_server(self, honest, byz, step: int):
+        """The adversary channel: the honest messages as the server received them, shown to
+        each Byzantine worker that asks for them this step, before it sends (raw bytes,
+        ``Isend``, never waited on). Sent only on request, so no send is ever left for a
+        worker that does not receive it. Returns the callback that answers requests."""
+        votes = self.inbox.votes
+        view = np.concatenate([votes[i] if votes.get(i) is not None else
+                               np.full(self.up_len, 0xFF, np.uint8) for i in honest])
+        frame = X.pack_down(X.MAGIC_VIEW, step, view)
+        answered: set[int] = set()
+
+        def answer() -> None:
+            for w, s in list(self.inbox.asks):
+                if s == step and w in byz and w not in answered:
+                    answered.add(w)
+                    self.views.send(w, frame, X.TAG_VIEW)
+
+        answer()
+        return answer
+
+    # ------------------------------------------------------------------ the workers
+
+    def work(self) -> None:
+        """A worker's loop: compute, send, apply the server's update, until it says last."""
+        cfg, comm, MPI, me = self.cfg, self.comm, self.MPI, self.me
+        t = dict.fromkeys(X.DONE_FIELDS, 0.0)
+        pending: list = []  # (request, buffer): a buffer lives until its send completes
+        step = self.first
+        while True:
+            self.step = step
+            self.redraw_byzantine()
+            byz = self.byz
+            idx = self.sampler.next()
+            noise = (np.sqrt(cfg.noise_var) * torch.randn((self.k, self.d),
+                                                          generator=self.noise_gen)
+                     if cfg.noise_var > 0 else None)
+            behind = comm.Iprobe(source=0, tag=X.TAG_UPDATE)
+            if behind:  # the server has moved past this step: apply its update, no vote
+                t["steps_skipped"] += 1
+            else:
+                t0, c0 = time.perf_counter(), time.thread_time()
+                channel = None
+                if self.omniscient and me in byz and not self.faults.skip_view(me, step):
+                    channel = self._view_channel(step)
+                payload = _worker_message(cfg, self.fn, self.w, idx, self.cols, noise,
+                                          self.vel, self.vote, me, byz, self.d,
+                                          self.worker_rngs, self.part_rngs, self.parity,
+                                          [], channel, self.draco_code, self.ds)
+                t1, c1 = time.perf_counter(), time.thread_time()
+                t["compute_cpu"] += c1 - c0
+                t["compute"] += t1 - t0
+                frames = self.faults.frames(me, step, pack_message(step, payload))
+                for tag, buf in frames:
+                    if tag is None:  # a lowercase (pickling) send: the "pickle" fault
+                        self.faults.send_object(comm, buf, X.TAG_VOTE)
+                    else:
+                        pending.append((comm.Isend([buf, MPI.BYTE], dest=0, tag=tag), buf))
+                pending = [(r, b) for r, b in pending if not r.Test()]
+                t["encode"] += time.perf_counter() - t1
+                t["steps_computed"] += 1
+            t2 = time.perf_counter()
+            head, body = X.parse_down(X.recv_from_server(comm, MPI, X.TAG_UPDATE),
+                                      X.MAGIC_UPDATE)
+            t["comm"] += time.perf_counter() - t2
+            if head["step"] != step:
+                raise RuntimeError(f"update for step {head['step']} while at step {step}")
+            self.apply(body, step)
+            last = bool(head["flags"] & X.LAST)
+            if self.ck is not None and self.checkpoint_every and \
+                    step % self.checkpoint_every == 0 and not last:
+                self._save_worker_piece(step)
+                ack = pack_message(step, np.zeros(0, np.uint8), X.MAGIC_ACK)
+                pending.append((comm.Isend([ack, MPI.BYTE], dest=0, tag=X.TAG_ACK), ack))
+            if self.ck is not None and head["committed"] >= 0:
+                _prune(self.ck, f"rank{self.rank}.step", head["committed"])
+            if last:
+                break
+            step += 1
+        self.faults.before_done(comm, me)
+        done = X.pack_message(step, np.array([t[f] for f in X.DONE_FIELDS], "<f8"),
+                              X.MAGIC_DONE)
+        pending.append((comm.Isend([done, MPI.BYTE], dest=0, tag=X.TAG_DONE), done))
+        for r, _ in pending:
+            X.wait(r)
+
+    def _view_channel(self, step: int):
+        """A Byzantine worker's view of this step's honest messages (None if the server has
+        moved on without it: its attack then uses its own message)."""
+        comm, MPI = self.comm, self.MPI
+        h = self.n - len(self.byz)
+
+        def receive():
+            ask = pack_message(step, np.zeros(0, np.uint8), X.MAGIC_ASK)
+            X.wait(comm.Isend([ask, MPI.BYTE], dest=0, tag=X.TAG_ASK))
+            status = MPI.Status()
+            nap = 5e-5
+            while True:
+                msg = comm.improbe(source=0, tag=X.TAG_VIEW, status=status)
+                if msg is not None:
+                    buf = np.empty(status.Get_count(MPI.BYTE), np.uint8)
+                    msg.Recv([buf, MPI.BYTE])
+                    head, body = X.parse_down(buf, X.MAGIC_VIEW)
+                    if head["step"] == step:
+                        return np.frombuffer(body.tobytes(), self.msg_dtype).reshape(h, self.d)
+                    continue  # an older step's view (this worker was behind): discard
+                if comm.Iprobe(source=0, tag=X.TAG_UPDATE):
+                    return None
+                time.sleep(nap)
+                nap = min(2 * nap, 1e-3)
+        return receive
+
+    # ------------------------------------------------------------------ checkpoints
+
+    @property
+    def _committed(self) -> int:
+        return getattr(self, "_resumed_from", -1)
+
+    def _save_worker_piece(self, step: int) -> None:
+        _save_piece(self.ck, f"rank{self.rank}.step{step}", self._arrays(), self._state())
+
+    def _arrays(self) -> dict:
+        return {"w": self.w.numpy(), "noise": self.noise_gen.get_state().numpy(),
+                "mom": self.mom.numpy() if self.mom is not None else np.zeros(0, np.float32),
+                "vel": self.vel.numpy() if self.vel is not None else np.zeros(0, np.float32)}
+
+    def _state(self) -> dict:
+        from .data import _jsonable
+
+        return {"sampler": self.sampler.get_state(),
+                "worker_rngs": [_jsonable(g.bit_generator.state) for g in self.worker_rngs],
+                "partition_rngs": [_jsonable(g.bit_generator.state) for g in self.part_rngs],
+                "byz_rng": _jsonable(self.byz_rng.bit_generator.state),
+                "byzantine": [int(i) for i in self.byz]}
+
+    def _save_server_piece(self, step: int) -> list:
+        """Rank 0's piece, apart from the workers' (``checkpoint_dir/server``); returns the
+        metrics rows so far (committed with ``meta.json`` once every worker has its piece)."""
+        digest = _save_piece(self.ck / "server", f"step{step}", self._arrays(), self._state())
+        return [list(self.rows), digest]
+
+    def _commit(self, pending: dict, committed: int) -> int:
+        """Commit the newest checkpoint every worker has acknowledged (no waiting)."""
+        ready = [s for s in pending
+                 if all((w, s) in self.inbox.acks for w in range(self.n))]
+        if not ready:
+            return committed
+        s = max(ready)
+        rows, digest = pending[s]
+        atomic_write_text(self.ck / "meta.json", json.dumps(
+            {"step": s, "rows": rows, "G": self.G.tolist(), "server_sha256": digest,
+             "config": self.cfg.to_dict()}))
+        for old in [x for x in pending if x <= s]:
+            del pending[old]
+        _prune(self.ck / "server", "step", s)
+        return s
+
+    def resume(self) -> None:
+        """Every rank checks its piece; rank 0 decides for all before anyone loads."""
+        comm, MPI, n = self.comm, self.MPI, self.n
+        if self.rank == 0:
+            meta, why = _read_meta(self.ck, self.cfg)
+            step = -1 if meta is None else int(meta["step"])
+            reqs = [comm.Isend([X.pack_down(X.MAGIC_SETUP, max(step, 0), np.zeros(0, np.uint8),
+                                            flags=int(step < 0)), MPI.BYTE],
+                               dest=w + 1, tag=X.TAG_RESUME) for w in range(n)]
+            for r in reqs:
+                X.wait(r, self.stall_timeout)
+            if meta is None:
+                print(f"error: --resume: {why}", flush=True)
+                raise SystemExit(2)
+            piece, code = _read_piece(self.ck / "server", f"step{step}", self,
+                                      meta.get("server_sha256"))
+            inbox = X.Inbox(comm, MPI, n, self.up_len, self.G.sum(axis=1) == 0, self.log)
+            inbox.drain(lambda: len(inbox.statuses) == n,
+                        time.perf_counter() + self.stall_timeout)
+            bad = []
+            if code:
+                bad.append(_piece_problem(self.ck / "server", f"step{step}", code))
+            silent = [w for w in range(n) if w not in inbox.statuses]
+            for w in range(n):
+                if w in inbox.statuses:
+                    s_step, s_code = inbox.statuses[w]
+                    if s_code or s_step != step:
+                        bad.append(_piece_problem(self.ck, f"rank{w + 1}.step{step}",
+                                                  s_code or 4))
+            if silent:
+                bad.append(f"workers {silent} did not report within {self.stall_timeout:g} s")
+            reqs = [comm.Isend([X.pack_down(X.MAGIC_SETUP, step, np.zeros(0, np.uint8),
+                                            flags=int(bool(bad))), MPI.BYTE],
+                               dest=w + 1, tag=X.TAG_RESUME) for w in range(n)]
+            for r in reqs:
+                X.wait(r, self.stall_timeout)
+            if bad:
+                print(f"error: --resume from step {step} of {self.ck}: " + "; ".join(bad),
+                      flush=True)
+                if silent:
+                    sys.stdout.flush()
+                    comm.Abort(2)
+                raise SystemExit(2)
+            self.rows = meta["rows"]
+            self._resumed_from = step
+        else:
+            head, _ = X.parse_down(X.recv_from_server(comm, MPI, X.TAG_RESUME), X.MAGIC_SETUP)
+            if head["flags"]:
+                raise SystemExit(2)
+            step = head["step"]
+            piece, code = _read_piece(self.ck, f"rank{self.rank}.step{step}", self)
+            self.faults.before_status(comm, self.me)
+            msg = pack_message(step, np.array([code], "<i8"), X.MAGIC_STATUS)
+            X.wait(comm.Isend([msg, MPI.BYTE], dest=0, tag=X.TAG_STATUS))
+            head, _ = X.parse_down(X.recv_from_server(comm, MPI, X.TAG_RESUME), X.MAGIC_SETUP)
+            if head["flags"]:
+                raise SystemExit(2)
+        self._load(piece)
+        self.first = step + 1
+
+    def _load(self, piece: dict) -> None:
+        arrays, state = piece["arrays"], piece["json"]
+        self.w = torch.from_numpy(arrays["w"])
+        if self.mom is not None:
+            self.mom = torch.from_numpy(arrays["mom"])
+        if self.vel is not None:
+            self.vel = torch.from_numpy(arrays["vel"])
+        self.noise_gen.set_state(torch.from_numpy(arrays["noise"]))
+        self.sampler.set_state(state["sampler"])
+        for g, s in zip(self.worker_rngs + self.part_rngs,
+                        state["worker_rngs"] + state["partition_rngs"], strict=True):
+            g.bit_generator.state = s
+        self.byz_rng.bit_generator.state = state["byz_rng"]
+        self.byz = np.asarray(state["byzantine"], dtype=np.int64)
+
+
+# ---------------------------------------------------------------------------- pieces
+
+_PROBLEMS = {1: "is missing", 2: "is not a readable .npz", 3: "is not readable JSON",
+             4: "does not match this run (keys, shapes or states)",
+             5: "does not match the checksum in meta.json"}
+
+
+def _piece_problem(folder: Path, stem: str, code: int) -> str:
+    which = ".json" if code == 3 else ".npz"
+    if code >= 10:
+        which, code = (".json" if code // 10 == 2 else ".npz"), code % 10
+    return f"{folder / (stem + which)} {_PROBLEMS.get(code, 'is bad')}"
+
+
+def _save_piece(folder: Path, stem: str, arrays: dict, state: dict) -> str:
+    """Write ``stem.npz`` (arrays) and ``stem.json`` atomically; returns the npz's sha256."""
+    import io
+
+    folder.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    raw = buf.getvalue()
+    atomic_write_bytes(folder / f"{stem}.npz", raw)
+    atomic_write_text(folder / f"{stem}.json", json.dumps(state))
+    return hashlib.sha256(raw).hexdigest()
+
+
+def _prune(folder: Path, prefix: str, keep_from: int) -> None:
+    """Delete this rank's pieces older than the committed checkpoint ``keep_from``."""
+    for old in folder.glob(f"{prefix}*"):
+        try:
+            s = int(old.name[len(prefix):].split(".")[0])
+        except ValueError:
+            continue
+        if s < keep_from:
             old.unlink(missing_ok=True)
 
 
-def _piece_step(path) -> int:
-    return int(path.name.split(".step")[1].split(".")[0])
+def _read_meta(ck: Path, cfg: TrainConfig):
+    """``(meta, None)`` or ``(None, why)``: the commit marker of the newest checkpoint."""
+    path = ck / "meta.json"
+    if not path.is_file():
+        return None, f"no checkpoint in {ck} ({path.name} missing)"
+    try:
+        meta = json.loads(path.read_text())
+        step = meta["step"]
+        if not isinstance(step, int) or step < 1 or not isinstance(meta["rows"], list):
+            raise ValueError("bad step or rows")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return None, f"{path} is not a valid checkpoint marker ({exc})"
+    if meta.get("config") != json.loads(json.dumps(cfg.to_dict())):
+        return None, f"{path} belongs to another configuration"
+    return meta, None
 
 
-def _load_piece(ck, step, rank) -> dict:
-    with np.load(ck / f"rank{rank}.step{step}.npz", allow_pickle=False) as z:
-        out = {key: z[key].copy() for key in z.files}
-    out["json"] = json.loads((ck / f"rank{rank}.step{step}.json").read_text())
-    return out
+def _read_piece(folder: Path, stem: str, run: _Run, sha256: str | None = None):
+    """Read and check one rank's piece without touching the run: ``(piece, 0)`` or
+    ``(None, code)`` (codes in :data:`_PROBLEMS`; 10 + c for the .npz, 20 + c for the JSON)."""
+    import copy
+
+    npz, js = folder / f"{stem}.npz", folder / f"{stem}.json"
+    if not npz.is_file():
+        return None, 11
+    if not js.is_file():
+        return None, 21
+    try:
+        raw = npz.read_bytes()
+        import io
+
+        with np.load(io.BytesIO(raw), allow_pickle=False) as z:
+            arrays = {key: z[key].copy() for key in z.files}
+    except Exception:  # noqa: BLE001 - any unreadable file is a bad piece, never a crash
+        return None, 12
+    if sha256 is not None and hashlib.sha256(raw).hexdigest() != sha256:
+        return None, 15
+    try:
+        state = json.loads(js.read_text())
+    except (OSError, ValueError):
+        return None, 23
+    want = {"w": (run.d,), "mom": (run.d,) if run.mom is not None else (0,),
+            "vel": (len(run.cols), run.d) if run.vel is not None else (0,)}
+    try:
+        if set(arrays) != {"w", "mom", "vel", "noise"}:
+            raise ValueError("keys")
+        for key, shape in want.items():
+            if arrays[key].shape != shape or arrays[key].dtype != np.float32:
+                raise ValueError(key)
+        torch.Generator().set_state(torch.from_numpy(arrays["noise"]))
+        copy.deepcopy(run.sampler).set_state(state["sampler"])
+        rngs = state["worker_rngs"] + state["partition_rngs"]
+        if len(state["worker_rngs"]) != run.n or len(state["partition_rngs"]) != run.k:
+            raise ValueError("rng count")
+        for s in rngs + [state["byz_rng"]]:
+            np.random.default_rng(0).bit_generator.state = s
+        byz = np.asarray(state["byzantine"], dtype=np.int64)
+        if byz.ndim != 1 or (byz.size and (byz.min() < 0 or byz.max() >= run.n)):
+            raise ValueError("byzantine")
+    except Exception:  # noqa: BLE001
+        return None, 14
+    return {"arrays": arrays, "json": state}, 0
 
 
-def _wait(req, first: float = 5e-5, longest: float = 1e-3):
-    """Wait for a request by polling with short sleeps (``n + 1`` ranks may share few cores:
-    a rank that spins in a blocking call steals the CPU the others need)."""
-    nap = first
-    while not req.Test():
-        time.sleep(nap)
-        nap = min(2 * nap, longest)
+# ---------------------------------------------------------------------------- faults
+
+
+class _Faults:
+    """Worker-side fault injection (``--misbehave``): what worker ``i`` sends at a step."""
+
+    def __init__(self, spec: dict | None, n: int):
+        self.by_worker: dict[int, list[dict]] = {}
+        for key, val in (spec or {}).items():
+            try:
+                w = int(key)
+            except (TypeError, ValueError):
+                raise ValueError(f"misbehave: worker {key!r} must be an integer") from None
+            if not 0 <= w < n:
+                raise ValueError(f"misbehave: worker {w} must be in [0, {n - 1}]")
+            items = val if isinstance(val, list) else [val]
+            for item in items:
+                if not isinstance(item, dict) or item.get("kind") not in FAULTS:
+                    raise ValueError(f"misbehave: {item!r} must be a dict with kind one of "
+                                     f"{sorted(FAULTS)}")
+                st = item.get("steps", [])
+                if st != "all" and not (isinstance(st, list)
+                                        and all(isinstance(x, int) for x in st)):
+                    raise ValueError(f"misbehave: steps={st!r} must be a list of step "
+                                     f"numbers or 'all'")
+            self.by_worker[w] = items
+
+    def _at(self, w: int, step: int):
+        return [f for f in self.by_worker.get(w, [])
+                if f.get("steps") == "all" or step in f.get("steps", [])]
+
+    def skip_view(self, w: int, step: int) -> bool:
+        return any(f["kind"] == "skip_view" for f in self._at(w, step))
+
+    def frames(self, w: int, step: int, msg: np.ndarray) -> list:
+        """``[(tag, buffer)]`` to send instead of the valid frame ``msg`` (tag None: an
+        object sent with the pickling ``send``)."""
+        out = [(X.TAG_VOTE, msg)]
+        for f in self._at(w, step):
+            kind = f["kind"]
+            payload = msg[HEADER_BYTES:]
+            if kind == "short":
+                out = [(X.TAG_VOTE, msg[: max(1, msg.size // 2)].copy())]
+            elif kind == "garbage":
+                out = [(X.TAG_VOTE, np.random.default_rng(step).integers(0, 256, msg.size,
+                                                                         dtype=np.uint8))]
+            elif kind == "wrong_step":
+                out = [(X.TAG_VOTE, pack_message(step + 1000, payload))]
+            elif kind == "long":
+                out = [(X.TAG_VOTE, np.concatenate([msg, np.zeros(64, np.uint8)]))]
+            elif kind == "empty":
+                out = [(X.TAG_VOTE, pack_message(step, np.zeros(0, np.uint8)))]
+            elif kind in ("sleep", "stuck"):
+                time.sleep(float(f.get("seconds", 1.0 if kind == "sleep" else 1e6)))
+            elif kind == "withhold":
+                out = []
+            elif kind == "flood":
+                out = [(X.TAG_VOTE, msg)] * int(f.get("copies", 3000))
+            elif kind == "future_flood":
+                out += [(X.TAG_VOTE, pack_message(step + j, payload))
+                        for j in range(1, int(f.get("copies", 100)) + 1)]
+            elif kind == "wrong_tag":
+                junk = np.random.default_rng(step).integers(0, 256, 64, dtype=np.uint8)
+                tags = (99, X.TAG_UPDATE, X.TAG_VIEW, X.TAG_SETUP, X.TAG_RESUME)
+                out += [(tags[j % len(tags)], junk) for j in range(int(f.get("copies", 100)))]
+            elif kind == "huge":
+                big = np.zeros(int(f.get("bytes", 2**31 + 2**20)), np.uint8)
+                big[:HEADER_BYTES] = pack_message(step, np.zeros(0, np.uint8))
+                out = [(X.TAG_VOTE, big)]
+            elif kind == "pickle":
+                out = [(None, _evil(f))] + [(t, _evil_bytes(f)) for t in _WORKER_TAGS] + out
+        return out
+
+    @staticmethod
+    def send_object(comm, obj, tag: int) -> None:
+        """The pickling ``send`` of an object to rank 0 (what a hostile worker may try)."""
+        comm.send(obj, dest=0, tag=tag)
+
+    def _evil_everywhere(self, comm, w: int, tags) -> None:
+        for f in self.by_worker.get(w, []):
+            if f["kind"] == "pickle":
+                for t in tags:
+                    self.send_object(comm, _evil(f), t)
+
+    def before_done(self, comm, w: int) -> None:
+        self._evil_everywhere(comm, w, (X.TAG_DONE, X.TAG_ACK, 99))
+
+    def before_status(self, comm, w: int) -> None:
+        self._evil_everywhere(comm, w, (X.TAG_STATUS,))
+
+
+_WORKER_TAGS = (X.TAG_VOTE, X.TAG_DONE, X.TAG_ACK, X.TAG_STATUS)
+
+
+class _Evil:
+    """Unpickling this runs code: it writes ``marker`` (the hostile-worker tests look for it)."""
+
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (exec, (f"open({self.marker!r}, 'w').write(str(__import__('os').getpid()))",))
+
+
+def _evil(f: dict):
+    return _Evil(str(f.get("marker", "electionlib-pwned")))
+
+
+def _evil_bytes(f: dict) -> np.ndarray:
+    import pickle
+
+    return np.frombuffer(pickle.dumps(_evil(f)), np.uint8).copy()
 
 
 def _gradients(fn, w, idx, rows, parity, losses, d, y=None):
@@ -496,6 +998,8 @@ def _worker_message(cfg, fn, w, idx, cols, noise, vel, vote, me, byz, d, worker_
             msg = g[0].astype(np.float32)
         if attacking:
             honest = channel() if channel is not None else None
+            if honest is None and cfg.attack in A.OMNISCIENT:
+                honest = msg[None, :]  # no view (skipped or too late): its own message
             msg = A.attack_gradient(cfg.attack, msg, honest=honest, n=cfg.n, f=cfg.b,
                                     rng=worker_rngs[me])
         return msg
@@ -540,9 +1044,7 @@ def _multibit_message(cfg, g_all, cols, every, attacking, rng) -> np.ndarray:
     if len(cols) == 0:
         return np.zeros(0, np.uint8)
     q = cfg.quant_bits
-    s = np.sign(g_all)
-    if cfg.tie == "plus":
-        s[s == 0] = 1
+    s = T.multibit_signs(g_all, cfg.tie)
     own = s[cols] if every else s
     avg = (np.ones((1, len(cols)), np.uint8) @ own) / np.array([len(cols)])[:, None]
     msg = T.quantize(avg, q)[0]
@@ -558,92 +1060,21 @@ def _multibit_message(cfg, g_all, cols, every, attacking, rng) -> np.ndarray:
     return T.multibit_pack(msg, q)
 
 
-def _misbehave(bad: dict, msg: np.ndarray, step: int) -> np.ndarray:
-    kind = bad.get("kind")
-    if kind == "short":
-        return msg[: max(1, msg.size // 2)].copy()
-    if kind == "garbage":
-        return np.random.default_rng(step).integers(0, 256, msg.size, dtype=np.uint8)
-    if kind == "wrong_step":
-        return pack_message(step + 1000, msg[HEADER_BYTES:])
-    if kind == "long":
-        return np.concatenate([msg, np.zeros(64, np.uint8)])
-    if kind == "sleep":
-        time.sleep(float(bad.get("seconds", 1.0)))
-        return msg
-    raise ValueError(f"misbehave kind={kind!r} must be short, garbage, wrong_step, long or sleep")
+def _server_decode(cfg, got, vote, nb, d, agg, draco_code=None, msg_dtype=np.float32):
+    """The update bytes from the messages that arrived (``None``: absent), and a note when
+    the rule had to be re-derived for the rows present (else None).
 
-
-def _collect(comm, MPI, step: int, n: int, length: int, deadline, absent_log, late,
-             expect=None, stash=None):
-    """Server: receive one message per expected worker (by polling), validate, return payloads.
-
-    ``expect``: the workers waited for (default all); a message from another worker is kept
-    in ``stash`` for a later phase of the same step (the adversary channel's second phase).
+    Absent votes abstain (the majority of the present votes; the multi-bit mean of the
+    present levels); an absent DRACO message is an adversarial (NaN) row for the decoder;
+    a robust rule that cannot take the rows that arrived is re-derived for them
+    (:func:`electionlib.aggregators.for_rows`); with no row at all the update is zero.
     """
-    expect = set(range(n)) if expect is None else set(expect)
-    got: dict[int, np.ndarray | None] = {}
-    if stash:
-        for wkr in list(stash):
-            if wkr in expect:
-                got[wkr] = stash.pop(wkr)
-    t_end = None if deadline is None else time.perf_counter() + deadline
-    nap = 1e-4
-    while not expect.issubset(got):
-        progressed = False
-        status = MPI.Status()
-        msg = comm.improbe(source=MPI.ANY_SOURCE, tag=TAG, status=status)
-        if msg is not None:
-            progressed = True
-            src = status.Get_source()
-            buf = np.empty(status.Get_count(MPI.BYTE), dtype=np.uint8)
-            msg.Recv([buf, MPI.BYTE])
-            worker = src - 1
-            payload = parse_message(buf, step, length)
-            if payload is None and parse_message(buf, step, 0) is not None:
-                got.setdefault(worker, None)  # an explicit abstention (empty worker)
-                continue
-            if payload is None:
-                head_step = _peek_step(buf)
-                if head_step is not None and head_step < step:
-                    late[0] += 1
-                    continue  # a late message of an earlier step: discard, keep waiting
-                absent_log.append((step, worker, f"malformed message of {buf.size} bytes"))
-                payload = None
-            if worker not in expect:
-                if stash is not None:
-                    stash.setdefault(worker, payload)
-            elif worker not in got:
-                got[worker] = payload
-        if t_end is not None and time.perf_counter() > t_end:
-            for wkr in sorted(expect):
-                if wkr not in got:
-                    absent_log.append((step, wkr, "missed the deadline"))
-                    got[wkr] = None
-            break
-        if not progressed:
-            time.sleep(nap)
-            nap = min(nap * 2, 2e-3)
-        else:
-            nap = 1e-4
-    return got
-
-
-def _peek_step(buf: np.ndarray) -> int | None:
-    if buf.size < HEADER_BYTES:
-        return None
-    head = buf[:HEADER_BYTES].view(_HEADER)[0]
-    return int(head["step"]) if int(head["magic"]) == MAGIC else None
-
-
-def _server_decode(cfg, got, vote, nb, d, agg, draco_code=None, msg_dtype=np.float32
-                   ) -> np.ndarray:
     n = cfg.n
     if vote and cfg.quant_bits > 1:  # mean of the present workers' levels, quantized again
         q = cfg.quant_bits
         rows = [T.multibit_unpack(p, q, d) for _, p in sorted(got.items()) if p is not None]
         mean = np.stack(rows).mean(axis=0) if rows else np.zeros(d)
-        return T.multibit_pack(T.quantize(mean, q), q)
+        return T.multibit_pack(T.quantize(mean, q), q), None
     if vote:
         bits = np.zeros((n, nb), np.uint8)
         pres = np.zeros((n, nb), np.uint8)
@@ -659,18 +1090,23 @@ def _server_decode(cfg, got, vote, nb, d, agg, draco_code=None, msg_dtype=np.flo
         val, ties = V.majority(bits, d, pres, return_ties=True)
         nz = ~ties
         nz[-1] &= V._tail_mask(d)
-        return np.concatenate([val, nz])
+        return np.concatenate([val, nz]), None
     if draco_code is not None:  # every node's message; an absent one is NaN (adversarial)
         msgs = np.full((n, d), np.nan, dtype=msg_dtype)
         for i, p in got.items():
             if p is not None:
                 msgs[i] = np.frombuffer(p.tobytes(), dtype=msg_dtype)
-        total = np.real(draco_code.decode(msgs))
-        return (total / n).astype(np.float32).view(np.uint8)
+        with np.errstate(all="ignore"):
+            total = np.real(draco_code.decode(msgs))
+        return (total / n).astype(np.float32).view(np.uint8), None
     rows = [np.frombuffer(p.tobytes(), dtype=np.float32) for i, p in sorted(got.items())
             if p is not None]
-    x = np.stack(rows) if rows else np.zeros((1, d), np.float32)
-    return np.asarray(agg(x), dtype=np.float32).view(np.uint8)
+    if not rows:
+        return np.zeros(d, np.float32).view(np.uint8), "no message arrived; no update"
+    from .aggregators import for_rows
+
+    rule, note = for_rows(agg, len(rows))
+    return np.asarray(rule(np.stack(rows)), dtype=np.float32).view(np.uint8), note
 
 
 def _unpack_update(buf: np.ndarray, vote: bool, nb: int, d: int, q: int = 1) -> np.ndarray:
@@ -691,12 +1127,14 @@ def launch(cfg: TrainConfig, *, results=None, parity: bool = False, deadline=Non
 
     Uses ``sys.prefix/bin/mpiexec`` and ``sys.executable``: a notebook kernel's PATH may lack
     the virtual environment's ``bin``. One thread per rank (``OMP_NUM_THREADS=1``).
+
+    ``summary["status"]`` is ``"complete"``, or ``"complete, workers killed"`` when the job
+    ended with exit status :data:`~electionlib.mpi_transport.EXIT_WORKERS_KILLED` (results
+    written, some worker stuck and ended by ``MPI_Abort``). Any other failure raises
+    ``RuntimeError`` with the end of the job's output.
     """
-    import os
     import subprocess
-    import sys
     import tempfile
-    from pathlib import Path
 
     mpiexec = Path(sys.prefix) / "bin" / "mpiexec"
     if not mpiexec.exists():
@@ -717,10 +1155,17 @@ def launch(cfg: TrainConfig, *, results=None, parity: bool = False, deadline=Non
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     finally:
         os.unlink(cfg_path)
-    if out.returncode != 0:
+    res = None
+    if out.returncode in (0, X.EXIT_WORKERS_KILLED):
+        for line in reversed(out.stdout.strip().splitlines()):
+            if line.startswith("{"):
+                res = json.loads(line)
+                break
+    if res is None:
         raise RuntimeError(f"mpiexec failed ({out.returncode}):\n{out.stdout[-2000:]}\n"
                            f"{out.stderr[-2000:]}")
-    res = json.loads(out.stdout.strip().splitlines()[-1])
+    if out.returncode == X.EXIT_WORKERS_KILLED:
+        res["status"] = "complete, workers killed"
     res["metrics"] = pd.read_csv(Path(res["results_dir"]) / "metrics.csv")
     return res
 

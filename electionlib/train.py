@@ -29,8 +29,8 @@ Time: wall-clock, and a *modelled distributed time* per step (documented in
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -113,14 +113,40 @@ class TrainConfig:
 
     def __post_init__(self):
         v.choice("dataset", self.dataset, data.DATASETS)
+        if self.model is not None:
+            v.choice("model", self.model, models.MODELS + tuple(models._ALIASES))
+        for name in ("subsample", "test_subsample"):
+            if getattr(self, name) is not None:
+                v.integer(name, getattr(self, name), lo=1)
         n = v.integer("n", self.n, lo=1)
         v.integer("b", self.b, lo=0, hi=n)
         if self.k is not None:
             v.integer("k", self.k, lo=1)
         v.choice("code", self.code, VOTE_CODES + DRACO_CODES)
+        if self.r is not None:
+            v.real("r", self.r, lo=0.0, hi=float(n), lo_open=True)
+        if self.p is not None:
+            v.real("p", self.p, lo=0.0, hi=1.0)
+        if self.design_b is not None:
+            v.integer("design_b", self.design_b, lo=0, hi=n)
+        if self.aggregator is not None:
+            from . import aggregators
+
+            v.choice("aggregator", self.aggregator, aggregators.NAMES)
+        _check_pairs("agg_params", self.agg_params)
+        if self.aggregator is not None:
+            aggregators.get(self.aggregator, **dict(self.agg_params))  # names and ranges
+        elif self.agg_params:
+            raise ValueError(f"agg_params={self.agg_params!r} needs an aggregator")
         v.choice("momentum", self.momentum, MOMENTA)
         v.choice("tie", self.tie, V.TIE_RULES)
         v.choice("byz_select", self.byz_select, ("random", "worst", "first"))
+        v.boolean("byz_redraw", self.byz_redraw)
+        if not isinstance(self.lr_decay_epochs, tuple):
+            raise ValueError(f"lr_decay_epochs={self.lr_decay_epochs!r} must be a tuple of "
+                             f"epochs >= 0")
+        for e in self.lr_decay_epochs:
+            v.real("lr_decay_epochs entry", e, lo=0.0)
         v.real("eta", self.eta, lo=0.0, hi=1.0, hi_open=True)
         v.real("weight_decay", self.weight_decay, lo=0.0)
         v.real("rho", self.rho, lo=0.0, hi=1.0, lo_open=True)
@@ -157,11 +183,30 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
+        """The configuration from :meth:`to_dict`'s output (e.g. JSON): ``ValueError`` for a
+        non-mapping, an unknown key or a bad value."""
+        if not isinstance(d, dict):
+            raise ValueError(f"a TrainConfig must be a JSON object of fields, got "
+                             f"{type(d).__name__}")
         d = dict(d)
+        unknown = sorted(set(d) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise ValueError(f"unknown TrainConfig field(s) {unknown}; the fields are "
+                             f"{[f.name for f in dataclasses.fields(cls)]}")
         for key in ("agg_params", "lr_decay_epochs"):
             if key in d and isinstance(d[key], list):
                 d[key] = tuple(tuple(x) if isinstance(x, list) else x for x in d[key])
         return cls(**d)
+
+
+def _check_pairs(name: str, pairs) -> None:
+    """``pairs`` must be a tuple of ``(str, value)`` with JSON-scalar values."""
+    ok = isinstance(pairs, tuple) and all(
+        isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str)
+        and (p[1] is None or isinstance(p[1], (bool, int, float, str))) for p in pairs)
+    if not ok:
+        raise ValueError(f"{name}={pairs!r} must be a tuple of (name, value) pairs with "
+                         f"number, string or null values")
 
 
 @dataclass
@@ -598,8 +643,11 @@ def partition_signs(g: np.ndarray, tie: str, rngs) -> tuple[np.ndarray, np.ndarr
     """
     if tie != "coin":
         return V.sign_bits(g, tie)
-    pos = np.packbits(g > 0, axis=-1)
-    for j in np.flatnonzero((g == 0).any(axis=1)):
+    if V._all_finite(g):
+        pos, zero = np.packbits(g > 0, axis=-1), (g == 0).any(axis=1)
+    else:  # NaN and inf count as zeros (votes.sign_bits)
+        pos, zero = np.packbits(V._positive(g), axis=-1), V._zero_like(g).any(axis=1)
+    for j in np.flatnonzero(zero):
         pos[j] = V.sign_bits(g[j], "coin", rng=rngs[j])[0]
     return pos, None
 
@@ -622,10 +670,17 @@ def vote_message_bytes(cfg: TrainConfig, d: int) -> tuple[int, int]:
     return nb * (2 if cfg.tie == "abstain" else 1), 2 * nb
 
 
-def _multibit_step(cfg, g, G, byz, worker_rngs, t0):
-    s = np.sign(g)
-    if cfg.tie == "plus":
+def multibit_signs(g: np.ndarray, tie: str) -> np.ndarray:
+    """Per-coordinate signs for the multi-bit extension: ``sign(g)``, with NaN and inf as 0
+    (as in :mod:`electionlib.votes`) and 0 as +1 under ``tie='plus'``."""
+    s = np.sign(np.where(np.isfinite(g), g, 0))
+    if tie == "plus":
         s[s == 0] = 1
+    return s
+
+
+def _multibit_step(cfg, g, G, byz, worker_rngs, t0):
+    s = multibit_signs(g, cfg.tie)
     loads = G.sum(axis=1)
     avg = (G @ s) / np.maximum(loads, 1)[:, None]
     msg = quantize(avg, cfg.quant_bits)
@@ -697,19 +752,19 @@ def run_cached(cfg: TrainConfig, *, force: bool = False, root=None, progress: bo
 
     key = {**cfg.to_dict(), "trainer_version": TRAINER_VERSION}
     folder = experiments.results_dir(root) / "train" / experiments.config_hash(key)
-    mpath, spath = folder / "metrics.csv", folder / "summary.json"
-    if mpath.is_file() and spath.is_file() and not force:
-        summary = json.loads(spath.read_text())
-        summary["results_dir"] = str(folder)
-        return RunResult(cfg, pd.read_csv(mpath), summary)
+    if not force:
+        metrics, summary, why = experiments.load_run(folder)
+        if metrics is not None:
+            summary["results_dir"] = str(folder)
+            return RunResult(cfg, metrics, summary)
+        if why is not None:
+            print(f"note: the stored result in {folder} is not complete ({why}); "
+                  f"{'it is missing' if only_cached else 'recomputing'}", file=sys.stderr)
     if only_cached:
         raise FileNotFoundError(f"no stored result for this configuration in {folder}: run "
                                 f"notebook 04 (or ./run_all.sh) first")
     res = run(cfg, progress=progress, dataset=dataset)
-    experiments.atomic_write_text(folder / "config.json",
-                                  json.dumps(cfg.to_dict(), indent=2, sort_keys=True))
-    experiments.atomic_write_text(mpath, res.metrics.to_csv(index=False))
-    experiments.atomic_write_text(spath, json.dumps(res.summary, indent=2, sort_keys=True))
+    experiments.save_run(folder, cfg.to_dict(), res.metrics, res.summary)
     res.summary["results_dir"] = str(folder)
     return res
 

@@ -18,6 +18,10 @@ Tie rules (chosen per run, one rule everywhere):
 * ``abstain``: the worker does not vote on that coordinate (what the
   reference implementation did by sending ``sign(0) = 0``).
 
+A non-finite gradient coordinate (NaN, +inf or -inf: a numerical failure, not a sign)
+carries no sign and is treated exactly as an exact zero: absent under ``abstain``, ``+1``
+under ``plus``, a fair coin under ``coin``. For finite gradients nothing changes.
+
 Whatever the rule, a coordinate whose count at the *master* is tied does
 not move: :func:`decide` returns 0 there, and :func:`majority` (which must
 return bits) reports the tie separately when asked.
@@ -112,8 +116,29 @@ def _coin_bytes(gen: np.random.Generator, size: int) -> np.ndarray:
     return gen.bit_generator.random_raw((size + 7) // 8).view(np.uint8)[:size]
 
 
+def _all_finite(x: np.ndarray) -> bool:
+    """True if every entry of ``x`` is finite (one reduction: a NaN or inf entry makes the
+    sum non-finite; a finite overflow only sends the caller to the exact path)."""
+    if x.dtype.kind not in "fc":
+        return True
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(np.isfinite(np.sum(x)))
+
+
+def _positive(x: np.ndarray) -> np.ndarray:
+    """``x > 0`` with +inf excluded (non-finite entries carry no sign)."""
+    return (x > 0) & (x < np.inf)
+
+
+def _zero_like(x: np.ndarray) -> np.ndarray:
+    """Exact zeros and non-finite entries: the coordinates ``sign(0)``'s rule decides."""
+    return ~((x != 0) & np.isfinite(x))
+
+
 def sign_bits(x, tie: str = "plus", rng=None):
     """Signs of a real vector as packed bits, with ``sign(0)`` set by ``tie``.
+
+    A NaN or infinite entry counts as a zero (see the module docstring).
 
     Args:
         x: real array ``(..., d)``.
@@ -136,13 +161,16 @@ def sign_bits(x, tie: str = "plus", rng=None):
     x = np.asarray(x)
     if x.ndim < 1 or x.shape[-1] < 1:
         raise ValueError(f"x must have at least one coordinate, got shape {x.shape}")
+    finite = _all_finite(x)
     if tie == "plus":
-        return np.packbits(x >= 0, axis=-1), None
+        return np.packbits(x >= 0 if finite else ~((x < 0) & (x > -np.inf)), axis=-1), None
     if tie == "abstain":
-        return np.packbits(x > 0, axis=-1), np.packbits(x != 0, axis=-1)
+        if finite:
+            return np.packbits(x > 0, axis=-1), np.packbits(x != 0, axis=-1)
+        return np.packbits(_positive(x), axis=-1), np.packbits(~_zero_like(x), axis=-1)
     gen = v.rng(rng)
-    pos = np.packbits(x > 0, axis=-1)
-    zero = np.packbits(x == 0, axis=-1)
+    pos = np.packbits(x > 0 if finite else _positive(x), axis=-1)
+    zero = np.packbits(x == 0 if finite else _zero_like(x), axis=-1)
     if zero.any():  # fair coins as random bytes, one bit per coordinate, used where x == 0
         pos |= zero & _coin_bytes(gen, pos.size).reshape(pos.shape)
     return pos, None
@@ -638,8 +666,12 @@ def worker_vote(grads, tie: str = "plus", *, partition_rngs=None, rng=None):
     if g.ndim != 2 or g.shape[0] < 1 or g.shape[1] < 1:
         raise ValueError(f"grads must be a 2-D (r >= 1, d >= 1) array, got shape {g.shape}")
     r, d = g.shape
+    finite = _all_finite(g)
     if tie == "abstain":
-        P, N = np.packbits(g > 0, axis=-1), np.packbits(g != 0, axis=-1)
+        if finite:
+            P, N = np.packbits(g > 0, axis=-1), np.packbits(g != 0, axis=-1)
+        else:
+            P, N = np.packbits(_positive(g), axis=-1), np.packbits(~_zero_like(g), axis=-1)
         if r == 1:
             return P[0], N[0]
         gt, eq = _count_compare(P, N, want_eq=True)
@@ -647,7 +679,7 @@ def worker_vote(grads, tie: str = "plus", *, partition_rngs=None, rng=None):
         eq[-1] &= _tail_mask(d)
         return gt, eq
     if tie == "plus":
-        P = np.packbits(g >= 0, axis=-1)
+        P = np.packbits(g >= 0 if finite else ~((g < 0) & (g > -np.inf)), axis=-1)
     else:
         if partition_rngs is None or len(partition_rngs) != r or rng is None:
             raise ValueError("tie='coin' needs partition_rngs (one Generator per partition) "
@@ -659,8 +691,8 @@ def worker_vote(grads, tie: str = "plus", *, partition_rngs=None, rng=None):
                     _kernels().break_ties(gt, eq, _coin_bytes(rng, P.shape[1]))
                 return gt, None
         else:
-            P = np.packbits(g > 0, axis=-1)
-            Z = np.packbits(g == 0, axis=-1)
+            P = np.packbits(g > 0 if finite else _positive(g), axis=-1)
+            Z = np.packbits(g == 0 if finite else _zero_like(g), axis=-1)
             for j in range(r):
                 if Z[j].any():
                     coins = _coin_bytes(partition_rngs[j], P.shape[1])
