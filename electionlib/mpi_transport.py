@@ -243,7 +243,7 @@ class Inbox:
 
     def __post_init__(self):
         self._status = self.MPI.Status()
-        self._scratch = np.empty(1, np.uint8)
+        self._scratch = np.zeros(1, np.uint8)
         self._read = np.zeros(self.n, np.int64)  # messages read this step, per worker
         self._max = {TAG_VOTE: HEADER_BYTES + self.up_len,
                      TAG_DONE: HEADER_BYTES + 8 * len(DONE_FIELDS),
@@ -317,10 +317,11 @@ class Inbox:
 
     # -- one message -------------------------------------------------------------------
 
-    def _discard(self, msg) -> None:
-        """Receive a message into a 1-byte buffer: MPI truncates it (nothing is allocated)."""
+    def _discard(self, msg, buf: np.ndarray | None = None) -> None:
+        """Receive a message into a small buffer (1 byte, or ``buf``): MPI truncates it, so
+        nothing of the announced size is ever allocated or copied."""
         try:
-            msg.Recv([self._scratch, self.MPI.BYTE])
+            msg.Recv([self._scratch if buf is None else buf, self.MPI.BYTE])
         except self.MPI.Exception as exc:  # MPI_ERR_TRUNCATE: the rest is dropped
             if exc.Get_error_class() != self.MPI.ERR_TRUNCATE:
                 raise
@@ -336,8 +337,15 @@ class Inbox:
         if tag == TAG_VOTE:
             self._read[w] += 1
         if tag == TAG_VOTE and self._read[w] > QUOTA:
-            self._discard(msg)
+            # past the quota only the header is read (a truncated receive): a worker that
+            # buried this step's vote under its own flood loses it at once, and nobody
+            # waits for it until the deadline
+            head = np.zeros(HEADER_BYTES, np.uint8)
+            self._discard(msg, head)
             self.counters.flood += 1
+            parsed = _head(head, MAGIC)
+            if parsed is not None and parsed[0] == self.step and w not in self.votes:
+                self.absent(w, "its vote came past the flood quota, discarded unread")
             return
         if size == self.MPI.UNDEFINED or size > limit or size < HEADER_BYTES:
             self._discard(msg)

@@ -321,3 +321,11 @@ def test_zero_length_message_from_a_worker_with_partitions_is_logged(tmp_path):
     out = mpirun(tmp_path, 3, "--epochs", "0.2", "--tie", "plus", misbehave=bad)
     summary(out)
     assert absences(out.stderr) == [(2, 2, "empty message from a worker with partitions")]
+
+
+@pytest.mark.timeout(200)
+def test_update_benchmark_smoke():
+    out = subprocess.run([sys.executable, str(HERE.parent / "benchmarks" / "bench_update.py"),
+                          "--quick"], capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.count("p2p / ibcast = ") == 2

@@ -200,8 +200,30 @@ def test_a_flood_is_read_in_turn_and_discarded_past_the_quota():
     assert box.drain(lambda: not comm.queues[1], time.perf_counter() + 10)
     assert box.counters.duplicates == X.QUOTA - 1
     assert box.counters.flood == 3000 - X.QUOTA
-    full = [s for s in comm.receive_buffers if s > 1]
+    full = [s for s in comm.receive_buffers if s > X.HEADER_BYTES]
     assert len(full) == X.QUOTA + 2  # the quota, plus workers 1 and 2; the rest truncated
+    assert max(comm.receive_buffers) == X.HEADER_BYTES + UP
+
+
+def test_a_vote_buried_under_its_own_flood_is_absent_at_once():
+    """The flood of step 4 is still queued when step 5 starts: the flooder's step-5 vote
+    comes past the quota, is read header-only and counts as absent without any wait."""
+    comm, box, lines = inbox()
+    box.begin(4)
+    for _ in range(50):
+        comm.put(0, X.TAG_VOTE, vote(4))
+    comm.put(1, X.TAG_VOTE, vote(4))
+    comm.put(2, X.TAG_VOTE, vote(4))
+    box.collect({0, 1, 2}, time.perf_counter() + 10)
+    box.begin(5)
+    comm.put(0, X.TAG_VOTE, vote(5))
+    comm.put(1, X.TAG_VOTE, vote(5))
+    comm.put(2, X.TAG_VOTE, vote(5))
+    t0 = time.perf_counter()
+    assert box.collect({0, 1, 2}, time.perf_counter() + 30) == set()
+    assert time.perf_counter() - t0 < 5  # nobody waited for the deadline
+    assert box.votes[0] is None and box.votes[1] is not None
+    assert "past the flood quota" in lines[-1]
 
 
 def test_collect_ends_at_its_deadline_and_names_the_missing():
