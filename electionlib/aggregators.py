@@ -143,6 +143,18 @@ def _sorted_block(x: np.ndarray, rows: np.ndarray | None, sl: slice, nan_as_inf:
     return block
 
 
+def _exact(beta: float) -> Fraction:
+    """The fraction a user means by the float ``beta``: 0.1 is 1/10, not the binary double
+    0.1000000000000000055... (whose ``ceil(beta * 10)`` would be 2). Denominators up to
+    10**6 cover every decimal or simple fraction a rule's parameter is written as.
+
+    Example:
+        >>> _exact(0.1), _exact(0.4), _exact(1 / 3), _exact(0.5)
+        (Fraction(1, 10), Fraction(2, 5), Fraction(1, 3), Fraction(1, 2))
+    """
+    return Fraction(beta).limit_denominator(10**6)
+
+
 def _midpoint(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``(a + b) / 2`` without overflow: bit-identical to it wherever ``a + b`` is finite,
     ``a / 2 + b / 2`` where the sum of two finite values overflows (e.g. two float64
@@ -791,7 +803,7 @@ class BrSGD(Aggregator):
 
     def min_n(self, f: int) -> int:
         f = v.integer("f", f, lo=0)
-        return math.floor(f / Fraction(self.beta)) + 1
+        return math.floor(f / _exact(self.beta)) + 1
 
     def trace(self, x) -> BrSGDTrace:
         """Run the rule on ``x`` (``(n, d)``) and return every intermediate."""
@@ -826,7 +838,7 @@ class BrSGD(Aggregator):
         thr = float(np.median(dist)) if self.threshold is None else self.threshold
         in_c1 = dist <= 2.0 * thr
         # Step 4: Constraint 2, ceil(beta m) highest scores, lower index first among ties.
-        k = math.ceil(Fraction(self.beta) * m)
+        k = math.ceil(_exact(self.beta) * m)
         in_c2 = np.zeros(m, bool)
         in_c2[np.argsort(-s, kind="stable")[:k]] = True
         # Step 5: mean over C1 ∩ C2 (g_med if empty).

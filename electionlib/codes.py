@@ -20,6 +20,9 @@ __all__ = [
     "redundancy",
     "loads",
     "empty_rows",
+    "empty_columns",
+    "prob_no_empty_row",
+    "EMPTY_ROW_RULES",
 ]
 
 
@@ -44,21 +47,54 @@ def uncoded(n: int) -> np.ndarray:
     return np.eye(n, dtype=np.uint8)
 
 
-def bernoulli(n: int, p: float, k: int | None = None, rng=None) -> np.ndarray:
+#: Empty-row rules of :func:`bernoulli`.
+EMPTY_ROW_RULES = ("keep", "redraw")
+#: ``redraw`` gives up (``ValueError``) when a code without empty rows is this unlikely.
+MIN_REDRAW_PROBABILITY = 1e-4
+#: and after this many draws (a ~1e-4 event takes ~1e4 draws on average).
+MAX_REDRAWS = 100_000
+
+
+def prob_no_empty_row(n: int, p: float, k: int) -> float:
+    """Probability that a Bernoulli(p) code has no empty row: ``(1 - (1 - p)**k)**n``.
+
+    Example:
+        >>> round(prob_no_empty_row(15, 2 / 15, 15), 3)
+        0.154
+    """
+    return float((1.0 - (1.0 - p) ** k) ** n)
+
+
+def bernoulli(n: int, p: float, k: int | None = None, rng=None,
+              empty_rows: str = "keep") -> np.ndarray:
     """Random Bernoulli code: ``G[i, j] ~ Bern(p)`` i.i.d.
 
     The expected redundancy (copies per partition) is ``E[r] = n p``, so
     ``p = r / n`` gives a code of expected redundancy ``r``. A worker whose
     row is empty computes nothing and *abstains*: the master treats its vote
     as missing (see :func:`electionlib.votes.encode`). This happens with
-    probability ``(1 - p)**k`` per worker and is kept, not redrawn, so that
-    the code is exactly the paper's ensemble.
+    probability ``(1 - p)**k`` per worker. Two sampling rules:
+
+    * ``empty_rows="keep"`` (default): the code is exactly the paper's i.i.d.
+      ensemble (Section 3, the theory of Lemma 1 and Theorem 1, and the reference
+      implementation's Amazon script);
+    * ``empty_rows="redraw"``: the whole ``G`` is redrawn until every worker has a
+      partition -- the rule of the reference implementation's CIFAR-10 scripts behind
+      Figs. 4-5. The result is the i.i.d. ensemble *conditioned* on no empty row (its
+      realised redundancy is above ``n p``). ``ValueError`` when that event has
+      probability below :data:`MIN_REDRAW_PROBABILITY` (e.g. ``p = 0``, or ``n = 49``
+      with ``p = 1/49``).
+
+    A partition that no worker holds (an empty *column*) may occur under both rules:
+    its gradient enters no vote, so its data is not used for training while ``G`` is
+    in force.
 
     Args:
         n: number of workers, n >= 1.
         p: connection probability in [0, 1].
         k: number of data partitions (default ``n``), k >= 1 (Remark 2).
         rng: ``numpy.random.Generator`` or integer seed (required).
+        empty_rows: ``"keep"`` or ``"redraw"`` (see above).
 
     Returns:
         ``(n, k)`` uint8 matrix.
@@ -67,14 +103,40 @@ def bernoulli(n: int, p: float, k: int | None = None, rng=None) -> np.ndarray:
         >>> G = bernoulli(5, 0.4, rng=0)
         >>> G.shape, G.dtype
         ((5, 5), dtype('uint8'))
+        >>> bool(bernoulli(15, 2 / 15, rng=2, empty_rows="redraw").sum(axis=1).min() > 0)
+        True
 
     Reference: Section 3 (random Bernoulli codes), Remark 2 (k != n).
     """
     n = v.integer("n", n, lo=1)
     p = v.real("p", p, lo=0.0, hi=1.0)
     k = n if k is None else v.integer("k", k, lo=1)
+    rule = v.choice("empty_rows", empty_rows, EMPTY_ROW_RULES)
     gen = v.rng(rng)
-    return (gen.random((n, k)) < p).astype(np.uint8)
+    if rule == "keep":
+        return (gen.random((n, k)) < p).astype(np.uint8)
+    chance = prob_no_empty_row(n, p, k)
+    if chance < MIN_REDRAW_PROBABILITY:
+        raise ValueError(
+            f"empty_rows='redraw' with n={n}, k={k}, p={p:g}: a code without empty rows has "
+            f"probability {chance:.2g} < {MIN_REDRAW_PROBABILITY:g} (practically "
+            f"unreachable); use empty_rows='keep' or a larger p")
+    for _ in range(MAX_REDRAWS):
+        G = (gen.random((n, k)) < p).astype(np.uint8)
+        if G.any(axis=1).all():
+            return G
+    raise ValueError(f"empty_rows='redraw': no code without empty rows in {MAX_REDRAWS} "
+                     f"draws (n={n}, k={k}, p={p:g}, probability {chance:.2g} per draw)")
+
+
+def empty_columns(G) -> np.ndarray:
+    """Boolean mask ``(k,)`` of partitions no worker holds (their data is never voted on).
+
+    Example:
+        >>> empty_columns([[1, 0], [1, 0]]).tolist()
+        [False, True]
+    """
+    return v.allocation(G).sum(axis=0) == 0
 
 
 def deterministic_params(n: int, b: int) -> tuple[int, int]:

@@ -270,7 +270,7 @@ class _Run:
         self.steps_per_epoch = sum(sampler.sizes) / (sampler.batch * k)
         self.total_steps = max(1, int(np.ceil(cfg.epochs * self.steps_per_epoch)))
         self.eval_steps = max(1, int(round(cfg.eval_every * self.steps_per_epoch)))
-        code_rng = np.random.default_rng(st["code"])
+        code_rng = T.code_stream(cfg, st)
         self.byz_rng = np.random.default_rng(st["byz"])
         self.noise_gen = torch.Generator().manual_seed(int(st["noise"].generate_state(1)[0]))
         self.worker_rngs = [np.random.default_rng(s) for s in st["workers"].spawn(n)]
@@ -477,6 +477,8 @@ class _Run:
             "wall_seconds": float(time.perf_counter() - t_start),
             "steps": int(step),
             "redundancy": float(self.G.sum() / self.G.shape[1]),
+            "empty_workers": int(codes.empty_rows(self.G).sum()),
+            "empty_partitions": int(codes.empty_columns(self.G).sum()),
             "diverged": diverged,
             "absent_messages": len(inbox.absences),
             "absences": [[s, w] for s, w in sorted(inbox.absences)],

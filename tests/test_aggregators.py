@@ -490,7 +490,10 @@ def brsgd_reference(G, beta, threshold=None):
     l1 = [sum(abs(G[r][c] - g_med[c]) for c in range(d)) for r in range(m)]
     T = statistics.median(l1) if threshold is None else threshold
     C1 = {r for r in range(m) if l1[r] <= 2 * T}
-    k = math.ceil(Fraction(beta) * m)
+    # |C2| = ceil(beta m) for the beta as written (0.1 is 1/10, not the binary double)
+    written = {0.1: Fraction(1, 10), 0.25: Fraction(1, 4), 1 / 3: Fraction(1, 3),
+               0.4: Fraction(2, 5), 0.5: Fraction(1, 2)}
+    k = math.ceil(written[beta] * m)
     C2 = set(sorted(range(m), key=lambda r: (-s[r], r))[:k])
     C = sorted(C1 & C2)
     if not C:
@@ -622,3 +625,22 @@ def test_too_few_rows_raise_at_call(name, params, n, match):
 def test_bad_input_raises(name, bad):
     with pytest.raises(ValueError, match=r"\bx must"):
         A.get(name)(bad)
+
+
+@pytest.mark.parametrize("m,beta,c2", [(10, 0.1, 1), (10, 0.4, 4), (20, 0.1, 2), (20, 0.25, 5),
+                                       (20, 0.5, 10), (3, 1 / 3, 1), (7, 0.3, 3), (9, 0.5, 5),
+                                       (100, 0.01, 1), (30, 0.2, 6), (11, 0.1, 2)])
+def test_brsgd_c2_has_ceil_beta_m_rows_for_decimal_beta(m, beta, c2):
+    """Algorithm 2's |C2| = ceil(beta m) for the beta the user wrote: beta = 0.1, m = 10 is 1
+    row (the binary double 0.1 times 10 exceeds 1 and would give 2)."""
+    x = np.random.default_rng(m).standard_normal((m, 4))
+    assert int(A.get("brsgd", beta=beta).trace(x).c2.sum()) == c2
+
+
+@pytest.mark.parametrize("f,beta,need", [(1, 0.1, 11), (2, 0.4, 6), (1, 0.25, 5), (3, 0.5, 7),
+                                         (1, 0.2, 6), (4, 0.5, 9)])
+def test_brsgd_requires_f_below_beta_m(f, beta, need):
+    """The smallest m with f < beta m."""
+    assert A.requires("brsgd", f, beta=beta) == need
+    b = Fraction(beta).limit_denominator(1000)
+    assert f < b * need and not f < b * (need - 1)

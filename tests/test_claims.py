@@ -1,0 +1,170 @@
+"""The claims registry: every rule yields each of its outcomes on synthetic tables, a
+verdict covers every declared cell, a "best of" never contains its baseline."""
+
+import math
+
+import pandas as pd
+import pytest
+
+from electionlib import claims as C
+
+
+def gap_table(rule, cells, gap, seeds=(0, 1, 2)):
+    rows = []
+    for cell in cells:
+        for s in seeds:
+            base = 0.5 + 0.01 * s
+            rows.append(dict(cell=cell, scheme=rule.baseline, seed=s, value=base))
+            for cand in rule.candidates:
+                rows.append(dict(cell=cell, scheme=cand, seed=s, value=base + gap))
+    return pd.DataFrame(rows)
+
+
+def ratio_table(rule, cells, speedup):
+    rows = []
+    for cell in cells:
+        rows.append(dict(cell=cell, scheme=rule.baseline, value=10.0))
+        for cand in rule.candidates:
+            rows.append(dict(cell=cell, scheme=cand,
+                             value=math.inf if speedup == 0 else 10.0 / speedup))
+    return pd.DataFrame(rows)
+
+
+def synthetic(rule, cells, outcome):
+    """A table on which ``rule`` must give ``outcome``."""
+    if isinstance(rule, C.Gap):
+        g = {"yes": max(rule.paper_min, 0) + 0.02, "direction only": rule.paper_min / 2,
+             "NO": -0.03}[outcome]
+        return gap_table(rule, cells, g)
+    if isinstance(rule, C.Ratio):
+        r = {"yes": max(rule.paper_min, 1) + 0.5, "direction only": (1 + rule.paper_min) / 2,
+             "NO": 0.5}[outcome]
+        return ratio_table(rule, cells, r)
+    if isinstance(rule, C.Threshold):
+        t, d = rule.threshold, rule.direction
+        up = rule.op in (">=", ">")
+        eps = 1e-3 * max(1.0, abs(t))
+        if outcome == "yes":
+            x = t + eps if up else t - eps
+        elif outcome == "direction only":
+            x = (t + d) / 2
+        else:
+            far = d if d is not None else t
+            x = far - 10 * eps - 0.1 * abs(far) if up else far + 10 * eps + 0.1 * abs(far)
+        return pd.DataFrame(dict(cell=list(cells), value=x))
+    if isinstance(rule, C.Holds):
+        return pd.DataFrame(dict(cell=list(cells),
+                                 holds=[outcome == "yes" or i > 0 for i in range(len(cells))]))
+    if isinstance(rule, C.Ordering):
+        vals = [0.9 - 0.1 * i for i in range(len(rule.order))]
+        if outcome == "NO":
+            vals = vals[::-1]
+        return pd.DataFrame([dict(cell=c, scheme=s, seed=0, value=v) for c in cells
+                             for s, v in zip(rule.order, vals, strict=True)])
+    if isinstance(rule, C.Trend):
+        n = len(cells)
+        if outcome == "yes":
+            vals = [rule.target * 10 ** (n - 1 - i) * 0.5 for i in range(n)]
+        elif outcome == "direction only":
+            vals = [rule.target * 10 ** (n - i) for i in range(n)]
+        else:
+            vals = [rule.target * (1 + i) for i in range(n)]
+        return pd.DataFrame(dict(cell=list(cells), value=vals))
+    raise AssertionError(type(rule))
+
+
+@pytest.mark.parametrize("claim_id", sorted(C.REGISTRY))
+def test_every_registered_rule_can_give_each_of_its_outcomes(claim_id):
+    c = C.get(claim_id)
+    for outcome in c.rule.outcomes:
+        got, text, per_cell = c.rule.judge(synthetic(c.rule, c.cells, outcome), c.cells)
+        assert got == outcome, (claim_id, outcome, text)
+        assert list(per_cell.cell) or len(per_cell) >= len(c.cells)
+    # it can always come out against the artifact
+    assert "NO" in c.rule.outcomes
+
+
+@pytest.mark.parametrize("claim_id", sorted(C.REGISTRY))
+def test_a_verdict_needs_every_declared_cell(claim_id):
+    c = C.get(claim_id)
+    table = synthetic(c.rule, c.cells, "yes")
+    partial = table[table.cell != c.cells[-1]]
+    with pytest.raises(ValueError, match="declared cell"):
+        c.rule.judge(partial, c.cells)
+
+
+def test_gap_worst_cell_decides_and_seed_range_is_reported():
+    rule = C.Gap(baseline="u", candidates=("a", "b"), paper_min=0.1)
+    t = pd.concat([gap_table(rule, ["x"], 0.2), gap_table(rule, ["y"], 0.05)])
+    out, text, per = rule.judge(t, ["x", "y"])
+    assert out == "direction only" and text.startswith("worst y")
+    assert list(per.outcome) == ["yes", "direction only"]
+    # each: the weaker candidate decides; best: the stronger
+    t = gap_table(rule, ["x"], 0.2)
+    t.loc[t.scheme == "b", "value"] -= 0.25
+    assert rule.judge(t, ["x"])[0] == "NO"
+    best = C.Gap(baseline="u", candidates=("a", "b"), paper_min=0.1, mode="best")
+    assert best.judge(t, ["x"])[0] == "yes"
+    # seeds are paired; one bad seed shows in the range
+    t = gap_table(rule, ["x"], 0.2)
+    t.loc[(t.scheme == "a") & (t.seed == 2), "value"] -= 0.5
+    _, text, per = rule.judge(t, ["x"])
+    assert per.seed_min.iloc[0] < 0 < per.seed_max.iloc[0] and "seeds" in text
+
+
+def test_a_best_of_never_contains_its_baseline():
+    with pytest.raises(ValueError, match="baseline"):
+        C.Gap(baseline="u", candidates=("u", "a"), paper_min=0.1, mode="best")
+    with pytest.raises(ValueError, match="baseline"):
+        C.Ratio(baseline="u", candidates=("u",))
+
+
+def test_ratio_handles_targets_never_reached():
+    rule = C.Ratio(baseline="u", candidates=("a",), paper_min=2.0)
+    t = pd.DataFrame([dict(cell="x", scheme="u", value=math.inf),
+                      dict(cell="x", scheme="a", value=3.0)])
+    assert rule.judge(t, ["x"])[0] == "yes"  # the baseline never got there
+    t.loc[1, "value"] = math.inf
+    assert rule.judge(t, ["x"])[0] == "NO"  # neither did: no evidence
+
+
+def test_gap_with_zero_threshold_has_no_direction_only():
+    rule = C.Gap(baseline="u", candidates=("a",), paper_min=0.0)
+    assert rule.outcomes == ("yes", "NO")
+    assert rule.judge(gap_table(rule, ["x"], 0.0), ["x"])[0] == "NO"  # a tie does not beat
+
+
+def test_judge_row_states_rule_cells_budget_and_labels():
+    c = C.get("fig5-gap")
+    row = C.judge("fig5-gap", synthetic(c.rule, c.cells, "yes"), budget="2 epochs",
+                  profile="quick", early=True)
+    assert row["outcome"] == "yes" and "15.0 points" in row["rule"]
+    assert row["labels"] == "stand-in, early training" and row["budget"] == "2 epochs"
+    row = C.judge("fig5-gap", synthetic(c.rule, ("n=9,b=3",), "NO"), budget="b",
+                  profile="full", early=False, cells=("n=9,b=3",))
+    assert row["outcome"] == "NO" and "(of 3 declared)" in row["cells"]
+    assert row["labels"] == "stand-in"
+    with pytest.raises(ValueError, match="not declared"):
+        C.judge("fig5-gap", pd.DataFrame(), budget="b", profile="full", cells=("n=7,b=1",))
+    row = C.judge("majority-linear", pd.DataFrame(), budget="b", profile="ci")
+    assert row["outcome"] == "n/a"
+
+
+def test_claims_about_the_paper_name_their_location_and_project_rows_are_labelled():
+    for c in C.REGISTRY.values():
+        assert c.cells and c.metric and c.statement
+        if c.paper not in ("ours", "project target"):
+            assert c.location not in ("", "—"), c.id
+    row = C.judge("lemma2-speed", pd.DataFrame(dict(cell=["n=21"], value=[0.02])),
+                  budget="-", profile="quick")
+    assert row["labels"] == "project target" and row["outcome"] == "yes"
+
+
+def test_write_summary_prints_rule_beside_verdict(tmp_path):
+    c = C.get("fig4-gap")
+    rows = [C.judge("fig4-gap", synthetic(c.rule, c.cells, "direction only"),
+                    budget="2 epochs", profile="quick", early=True)]
+    C.rows_table(rows).to_csv(tmp_path / "04_claims.csv", index=False)
+    C.write_summary(tmp_path, "quick")
+    text = (tmp_path / "SUMMARY.md").read_text()
+    assert "**direction only**" in text and "5.0 points" in text and "commit" in text
