@@ -31,6 +31,16 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows every default: argparse's, unless the help text states it already."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "default" in text:
+            return text
+        return super()._get_help_string(action)
+
+
 def _positive_or_none(text: str) -> float:
     try:
         x = float(text)
@@ -108,14 +118,11 @@ def _train(args) -> int:
     cfg_kw = dict(
         dataset=args.dataset, model=args.model, n=args.n, b=args.b, k=args.k, code=args.code,
         r=args.r, p=args.p, design_b=args.design_b, aggregator=args.aggregator,
-        attack=args.attack, byz_select=args.byz_select, byz_redraw=args.byz_redraw,
+        attack=args.attack, byz_select=args.byz_select, byz_redraw=args.byz_redraw or None,
         momentum=args.momentum, tie=args.tie, rho=args.rho, noise_var=args.noise_var,
         quant_bits=args.quant_bits, lr=args.lr, batch=args.batch, epochs=args.epochs,
-        seed=args.seed, weight_decay=args.weight_decay,
-        lr_decay_epochs=args.lr_decay_epochs,
-        subsample=args.subsample if args.subsample is not None
-        else prof["train_subsample"].get(args.dataset),
-        test_subsample=prof["train_test_subsample"].get(args.dataset),
+        seed=args.seed, weight_decay=args.weight_decay, lr_decay_epochs=args.lr_decay_epochs,
+        empty_rows=args.empty_rows, amazon_rows=args.amazon_rows,
     )
     if args.agg_param:
         pairs = []
@@ -128,6 +135,17 @@ def _train(args) -> int:
             except json.JSONDecodeError:
                 pairs.append((key, val))
         cfg_kw["agg_params"] = tuple(pairs)
+    from . import presets
+
+    if args.preset is not None:
+        cfg_kw["dataset"] = args.dataset_given  # a preset names its dataset
+        if cfg_kw["dataset"] is None:
+            cfg_kw.pop("dataset")
+    dataset = cfg_kw.get("dataset") or (presets.PRESETS[args.preset].fixed.get("dataset")
+                                        if args.preset in presets.PRESETS else "digits")
+    cfg_kw["subsample"] = (args.subsample if args.subsample is not None
+                           else prof["train_subsample"].get(dataset))
+    cfg_kw["test_subsample"] = prof["train_test_subsample"].get(dataset)
     if args.config:
         try:
             with open(args.config) as fh:
@@ -136,7 +154,7 @@ def _train(args) -> int:
             raise ValueError(f"--config {args.config} is not valid JSON: {exc}") from None
         cfg = train.TrainConfig.from_dict(raw)
     else:
-        cfg = train.TrainConfig(**cfg_kw)
+        cfg = presets.build(args.preset, cfg_kw)
     if args.results is not None and os.path.exists(args.results) and \
             not os.path.isdir(args.results):
         raise ValueError(f"--results {args.results} is a file, not a folder")
@@ -206,6 +224,10 @@ def main(argv=None) -> int:
     """Run the command line; every error is one ``error:`` line and exit status 2."""
     parser = _build_parser()
     args = parser.parse_args(argv)
+    if args.command == "train":
+        args.dataset_given = args.dataset
+        if args.dataset is None and args.preset is None:
+            args.dataset = "digits"
     try:
         if args.command == "verify":
             return _verify(args)
@@ -224,7 +246,7 @@ def main(argv=None) -> int:
 def _build_parser() -> argparse.ArgumentParser:
     from .attacks import GRADIENT_ATTACKS, VOTE_ATTACKS
 
-    fmt = argparse.ArgumentDefaultsHelpFormatter
+    fmt = _Help
     parser = _Parser(prog="python -m electionlib", description=__doc__,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -238,18 +260,26 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     t = sub.add_parser("train", help="train with coded votes or a robust aggregator",
                        formatter_class=fmt)
-    t.add_argument("--dataset", default="digits",
-                   choices=("fmnist", "amazon", "cifar10", "digits"))
+    t.add_argument("--preset", default=None, metavar="NAME",
+                   help="an experiment of notebook 04 with every hyper-parameter set as there: "
+                        "fig4, fig5, appendix, fig6a, fig6b, draco-table2, brsgd-table1, "
+                        "paper-fig4, paper-fig5 (electionlib.presets; the other flags pick the "
+                        "figure's point)")
+    t.add_argument("--dataset", default=None, choices=("fmnist", "amazon", "cifar10", "digits"),
+                   help="(default: the preset's, else digits)")
     t.add_argument("--model", default=None,
-                   help="default per dataset: lenet, logreg, resnet18, mlp")
+                   help="(default: per dataset: fmnist lenet, amazon logreg, cifar10 resnet18, "
+                        "digits mlp)")
     t.add_argument("--n", type=int, default=9, help="workers")
     t.add_argument("--b", type=int, default=0, help="Byzantine workers")
-    t.add_argument("--k", type=int, default=None, help="data partitions (default n)")
+    t.add_argument("--k", type=int, default=None, help="data partitions (default: n)")
     t.add_argument("--code", default="uncoded", choices=("uncoded", "bernoulli", "deterministic",
                                                          "draco-repetition", "draco-cyclic"))
     t.add_argument("--r", type=float, default=None, help="Bernoulli expected redundancy")
     t.add_argument("--p", type=float, default=None, help="Bernoulli connection probability")
-    t.add_argument("--design-b", type=int, default=None, help="b the code is designed for")
+    t.add_argument("--design-b", type=int, default=None,
+                   help="b the code is designed for (default: b, at most n//2 - 1 under a "
+                        "preset)")
     t.add_argument("--aggregator", default=None, help="full-precision rule instead of votes")
     t.add_argument("--agg-param", action="append", default=[], metavar="KEY=VALUE")
     t.add_argument("--attack", default="none",
@@ -257,18 +287,34 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="vote attacks for vote schemes, gradient attacks for --aggregator "
                         f"and DRACO; vote: {', '.join(VOTE_ATTACKS)}; gradient: "
                         f"{', '.join(GRADIENT_ATTACKS)}")
-    t.add_argument("--byz-select", default="random", choices=("random", "worst", "first"))
+    t.add_argument("--byz-select", default=None, choices=("random", "worst", "first"),
+                   help="(default: random; worst for the deterministic code under a preset)")
     t.add_argument("--byz-redraw", action="store_true")
-    t.add_argument("--momentum", default="server", choices=("server", "worker", "none"))
-    t.add_argument("--tie", default="coin", choices=("plus", "coin", "abstain"))
+    per = "(default: per dataset and scheme family, electionlib.presets.DATASET_DEFAULTS: "
+    t.add_argument("--momentum", default=None, choices=("server", "worker", "none"),
+                   help=per + "worker for amazon, server otherwise, none for DRACO/BrSGD "
+                        "presets)")
+    t.add_argument("--tie", default=None, choices=("plus", "coin", "abstain"),
+                   help=per + "abstain for amazon, coin otherwise)")
+    t.add_argument("--empty-rows", default=None, choices=("keep", "redraw"),
+                   help="Bernoulli workers with no partition: keep them (the i.i.d. ensemble; "
+                        "default) or redraw G until none is empty (fig4/fig5 presets)")
+    t.add_argument("--amazon-rows", type=int, default=None,
+                   help="amazon: the first q rows are the training set (default 26,325; "
+                        "28,665 for fig6b)")
     t.add_argument("--rho", type=float, default=1.0)
     t.add_argument("--noise-var", type=float, default=0.0)
     t.add_argument("--quant-bits", type=int, default=1)
-    t.add_argument("--lr", type=float, default=1e-3)
-    t.add_argument("--weight-decay", type=float, default=0.0)
-    t.add_argument("--lr-decay-epochs", type=_epochs_list, default=(), metavar="E1,E2,...",
-                   help="epochs at which the learning rate is multiplied by 0.1 (Table B.2)")
-    t.add_argument("--batch", type=int, default=16, help="per data partition")
+    t.add_argument("--lr", type=float, default=None,
+                   help=per + "fmnist 1e-4 votes / 0.01 full precision; amazon 1e-3; cifar10 "
+                        "1e-4 / 0.1; digits 1e-3 / 0.01)")
+    t.add_argument("--weight-decay", type=float, default=None, help="(default: 0)")
+    t.add_argument("--lr-decay-epochs", type=_epochs_list, default=None, metavar="E1,E2,...",
+                   help="epochs at which the learning rate is multiplied by 0.1 " + per
+                        + "amazon 1; cifar10 Table B.2; none otherwise)")
+    t.add_argument("--batch", type=int, default=None,
+                   help="per data partition " + per + "amazon 15, cifar10 Table B.2, 16 "
+                        "otherwise)")
     t.add_argument("--epochs", type=float, default=1.0)
     t.add_argument("--subsample", type=int, default=None, help="training examples kept")
     t.add_argument("--seed", type=int, default=0)

@@ -117,6 +117,7 @@ class TrainConfig:
     # default, so that every configuration stored before they existed keeps its hash
     empty_rows: str = "keep"
     code_seed: int | None = None
+    amazon_rows: int | None = None
 
     def __post_init__(self):
         v.choice("dataset", self.dataset, data.DATASETS)
@@ -152,6 +153,11 @@ class TrainConfig:
         v.choice("empty_rows", self.empty_rows, codes.EMPTY_ROW_RULES)
         if self.code_seed is not None:
             v.integer("code_seed", self.code_seed, lo=0)
+        if self.amazon_rows is not None:
+            if self.dataset != "amazon":
+                raise ValueError(f"amazon_rows={self.amazon_rows} applies to dataset='amazon' "
+                                 f"only, got dataset={self.dataset!r}")
+            v.integer("amazon_rows", self.amazon_rows, lo=1, hi=32768)
         if not isinstance(self.lr_decay_epochs, tuple):
             raise ValueError(f"lr_decay_epochs={self.lr_decay_epochs!r} must be a tuple of "
                              f"epochs >= 0")
@@ -217,7 +223,7 @@ class TrainConfig:
 
 #: Fields added after results were first stored, with their defaults: omitted from
 #: :meth:`TrainConfig.to_dict` at the default, so older configurations keep their hash.
-LATE_FIELDS = {"empty_rows": "keep", "code_seed": None}
+LATE_FIELDS = {"empty_rows": "keep", "code_seed": None, "amazon_rows": None}
 
 
 def code_stream(cfg: TrainConfig, streams: dict) -> np.random.Generator:
@@ -837,8 +843,10 @@ def _gradient_setup(cfg: TrainConfig, params=None, dataset: data.Dataset | None 
     three see the same partitions, batches and initial model for a given ``cfg``.
     """
     st = _streams(cfg.seed)
+    extra_load = {} if cfg.amazon_rows is None else {"q": cfg.amazon_rows}
     ds = dataset or data.load(cfg.dataset, subsample=cfg.subsample,
-                              rng=np.random.default_rng(st["data"]) if cfg.subsample else None)
+                              rng=np.random.default_rng(st["data"]) if cfg.subsample else None,
+                              **extra_load)
     k = cfg.k if cfg.k is not None else cfg.n
     parts = data.partition(ds.n_train, k, np.random.default_rng(st["data"].spawn(1)[0]))
     B = max(1, int(round(cfg.rho * cfg.batch)))

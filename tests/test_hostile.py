@@ -206,16 +206,18 @@ def test_a_late_worker_erases_only_its_own_vote(tmp_path):
 
 @pytest.mark.timeout(300)
 def test_the_first_step_has_its_own_deadline_and_a_late_worker_rejoins(tmp_path):
-    bad = {"0": {"kind": "sleep", "seconds": 3.0, "steps": [1]}}
-    out = mpirun(tmp_path, 3, "--epochs", "1.0", "--tie", "plus", "--first-deadline", "2",
-                 "--deadline", "1.5", misbehave=bad)
+    """Worker 0 takes 4 s at step 1 and at step 3: within the first step's deadline (8 s),
+    past the others' (1 s); it rejoins after step 3 by applying the update it missed."""
+    bad = {"0": {"kind": "sleep", "seconds": 4.0, "steps": [1, 3]}}
+    out = mpirun(tmp_path, 3, "--epochs", "1.0", "--tie", "plus", "--first-deadline", "8",
+                 "--deadline", "1", misbehave=bad)
     res = summary(out)
-    logged = absences(out.stderr)
-    assert logged[0] == (1, 0, "missed the deadline")
-    assert res["status"] == "complete"
-    # it applied the update it missed and voted again: absent for a step or two only
-    assert {w for _, w, _ in logged} == {0} and len(logged) <= 3, logged
-    assert res["dropped_workers"] == []
+    mine = [(s, why) for s, w, why in absences(out.stderr) if w == 0]
+    assert 1 not in [s for s, _ in mine]  # the first step waited for it
+    assert (3, "missed the deadline") in mine
+    assert res["status"] == "complete" and res["dropped_workers"] == []
+    # it applied the updates it missed and voted again: absent a few steps, not for good
+    assert len(mine) <= 4 and max(s for s, _ in mine) < res["steps"], mine
 
 
 @pytest.mark.timeout(300)

@@ -16,8 +16,21 @@ def test_grids_are_well_formed_for_every_profile():
         det = [c for lab, c in g5 if lab["scheme"].startswith("Det.")]
         assert all(c.design_b < c.n // 2 for c in det)  # Algorithm 1's range, mismatch at (5,2)
         assert {c.lr for _, c in g4} == {S.VOTE_LR[prof]}
-        for grid in (S.amazon_grid(prof), S.draco_grid(prof), S.brsgd_grid(prof),
-                     S.sensitivity_grid(prof)):
+        bern = [c for lab, c in g4 if lab["scheme"].startswith("Bern.")]
+        assert {c.empty_rows for c in bern} == {"redraw"}  # the reference's rule for Figs. 4-5
+        # E[r] = 2 and E[r] = 3 codes of one seed are drawn from different streams
+        for seed in S.SEEDS[prof]:
+            seeds = {c.code_seed for lab, c in g4 if lab["scheme"].startswith("Bern.")
+                     and lab["seed"] == seed and lab["n"] == 9}
+            assert len(seeds) == 2
+        # the plateau cells train longer, on the full test set
+        for lab, c in g5:
+            plateau = (lab["n"], lab["b"]) in S.PLATEAU_CELLS[prof]
+            assert c.epochs == (S.PLATEAU_EPOCHS[prof] if plateau else S.EPOCHS[prof])
+            assert (c.test_subsample is None) == (plateau or prof == "full")
+        for grid in (S.amazon_grid(prof), S.amazon_grid(prof, figure="fig6b"),
+                     S.draco_grid(prof), S.brsgd_grid(prof), S.sensitivity_grid(prof),
+                     S.multibit_grid(prof), S.tie_grid(prof), S.empty_rows_grid(prof)):
             cfgs = [c for _, c in grid]
             assert len(set(cfgs)) == len(cfgs)  # no duplicate configurations
         labels = [tuple(lab.values()) for lab, _ in S.appendix_grid(prof)]
@@ -74,3 +87,29 @@ def test_tta_grid_one_harness_and_reuses_draco_runs():
     draco = {c for _, c in S.draco_grid("ci")}
     for k in ("DRACO repetition", "DRACO cyclic", "geometric median", "mean (no attack)"):
         assert cfgs[k] in draco
+
+
+def test_grids_use_the_presets_of_the_command_line():
+    """The notebook's configurations are what --preset builds for the same point."""
+    from electionlib import presets as P
+
+    for lab, cfg in S.figure_grid([(9, 3)], "quick")[:5]:
+        kw = {k: getattr(cfg, k) for k in ("n", "b", "code", "r", "attack", "seed", "epochs",
+                                            "eval_every", "subsample", "test_subsample")}
+        if cfg.code == "deterministic":
+            kw["design_b"] = cfg.design_b
+        assert P.build("fig5", kw) == cfg, lab
+    for _, cfg in S.brsgd_grid("quick")[:3]:
+        assert cfg.lr == 0.03 and cfg.momentum == "none"  # BrSGD's own setting
+    for _, cfg in S.draco_grid("quick")[:3]:
+        assert cfg.lr == 0.01 and cfg.momentum == "none"  # DRACO's own setting
+    a6 = S.amazon_grid("quick", figure="fig6b")
+    assert {c.n for _, c in a6} == {49} and {c.batch for _, c in a6} == {5}
+    assert {c.amazon_rows for _, c in a6} == {28665}
+
+
+def test_budget_and_plateau_helpers():
+    text = S.budget(S.figure_grid([(9, 3)], "quick"))
+    assert text.startswith("10 epochs of 18,000 examples (1,250 steps), test set full")
+    cfg = S.plateau_config("quick")
+    assert cfg.epochs == 3 * S.PLATEAU_EPOCHS["quick"] and cfg.b == 0

@@ -104,6 +104,7 @@ def test_paper_scale_resnet18_cifar10_smoke(tmp_path, monkeypatch):
     monkeypatch.setenv("ELECTIONLIB_DATA", str(tmp_path))
     grid = S.figure_grid([(5, 1)], "ci", seeds=(0,), scale="paper")
     assert {c.dataset for _, c in grid} == {"cifar10"} and grid[0][1].batch == 24
+    assert grid[0][1].lr_decay_epochs == (40.0, 80.0)  # Table B.2
     cfg = T.TrainConfig(**{**grid[1][1].to_dict(), "batch": 2, "epochs": 0.4, "eval_every": 0.2,
                            "lr_decay_epochs": (0.2,)})
     res = T.run(cfg, progress=False)
