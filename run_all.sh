@@ -72,7 +72,7 @@ if [ ! -f .venv/share/jupyter/kernels/python3/kernel.json ] || ! grep -q "$ROOT/
   "$VPY" -m ipykernel install --prefix "$ROOT/.venv" --name python3 --display-name "Python 3 (electionlib)" >/dev/null
 fi
 export PATH="$ROOT/.venv/bin:$PATH"
-export MPLBACKEND=Agg
+export MPLBACKEND=Agg  # headless; notebooks show their figures as PNGs (experiments.save_figure)
 export ELECTIONLIB_QUIET=1  # no progress-bar noise in executed notebooks and CI logs
 export PYDEVD_DISABLE_FILE_VALIDATION=1
 export ELECTIONLIB_RESULTS="$ROOT/results"
@@ -95,6 +95,11 @@ run_notebooks() {
     log "$name done in $((t1 - t0)) s"
   done
   log "executed notebooks in $out/, figures in results/figures/, timings in $timings"
+  if [ "$prof" != ci ]; then
+    # the summary is written after the last notebook, so that every notebook's verdicts
+    # reach it; its copy under results/published/ is committed
+    "$VPY" -m electionlib summary --profile "$prof" --publish
+  fi
 }
 
 case "$mode" in

@@ -231,6 +231,19 @@ def main(argv=None) -> int:
     try:
         if args.command == "verify":
             return _verify(args)
+        if args.command == "summary":
+            from . import publish
+
+            path = publish.summary(args.profile, root=args.results, publish=args.publish)
+            print(f"wrote {path}" + (" and its copy in results/published/" if args.publish
+                                     else ""))
+            return 0
+        if args.command == "full-tables":
+            from . import publish
+
+            out = publish.full_tables(workers=args.workers, root=args.results)
+            print(f"wrote the full-profile tables in {out}")
+            return 0
         return _train(args)
     except (ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -258,6 +271,18 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="b the code is designed for (default: --b)")
     p.add_argument("--tie", default="coin", choices=("plus", "coin", "abstain"))
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    m = sub.add_parser("summary", help="write results/SUMMARY.md from every notebook's "
+                       "claims (run after the last notebook)", formatter_class=fmt)
+    m.add_argument("--profile", default="quick", choices=("ci", "quick", "full"))
+    m.add_argument("--results", default=None, help="results folder (default results/)")
+    m.add_argument("--publish", action="store_true",
+                   help="also copy it to results/published/SUMMARY.md (committed)")
+    f = sub.add_parser("full-tables", help="train the full-profile Fig. 4 (9,2) and Fig. 5 "
+                       "(9,3) analogs to the plateau and write results/published/full/ "
+                       "(resumable: finished runs are reused)", formatter_class=fmt)
+    f.add_argument("--workers", type=_at_least_one, default=None,
+                   help="training processes (default: 2, one torch thread each)")
+    f.add_argument("--results", default=None, help="results folder (default results/)")
     t = sub.add_parser("train", help="train with coded votes or a robust aggregator",
                        formatter_class=fmt)
     t.add_argument("--preset", default=None, metavar="NAME",

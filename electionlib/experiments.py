@@ -199,8 +199,23 @@ def figures_dir(root: str | os.PathLike | None = None) -> Path:
     return path
 
 
-def save_figure(fig, name: str, root: str | os.PathLike | None = None) -> list[Path]:
-    """Save ``fig`` as ``results/figures/<name>.png`` and ``.pdf`` (atomically)."""
+def _in_notebook() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover
+        return False
+    shell = get_ipython()
+    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
+
+
+def save_figure(fig, name: str, root: str | os.PathLike | None = None,
+                show: bool | None = None) -> list[Path]:
+    """Save ``fig`` as ``results/figures/<name>.png`` and ``.pdf`` (atomically).
+
+    In a notebook (``show=None``) the saved PNG is also displayed inline, whatever the
+    matplotlib backend, and the figure is closed: every figure a notebook saves is shown
+    exactly once in the executed copy, with a line ``figure saved: NAME``.
+    """
     out = []
     for ext in ("png", "pdf"):
         path = figures_dir(root) / f"{name}.{ext}"
@@ -215,6 +230,13 @@ def save_figure(fig, name: str, root: str | os.PathLike | None = None) -> list[P
                 os.unlink(tmp)
             raise
         out.append(path)
+    if _in_notebook() if show is None else show:
+        import matplotlib.pyplot as plt
+        from IPython.display import Image, display
+
+        display(Image(filename=str(out[0])))
+        print(f"figure saved: {name} (results/figures/{name}.png, .pdf)")
+        plt.close(fig)
     return out
 
 

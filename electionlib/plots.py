@@ -106,26 +106,42 @@ def mc_vs_exact(df, x: str, by: str, ax=None, logy: bool = False, title=None, co
 
 def training_curves(df, x: str = "epoch", y: str = "accuracy", hue: str = "scheme", ax=None,
                     title=None, colors=None, band: bool = True):
-    """Seed-averaged curves of ``y`` against ``x`` per ``hue`` value, with a +-1 std band.
+    """Seed-averaged curves of ``y`` against ``x`` per ``hue`` value, with the band of the
+    seeds' range (minimum to maximum), drawn with seaborn.
 
     ``df`` is a tidy table with columns ``x``, ``y``, ``hue``, ``seed`` and ``step``; curves
-    are averaged over seeds at equal step. The legend states the number of seeds.
+    are averaged over seeds at equal step (``x`` is the seeds' mean at that step, so that a
+    time axis that differs slightly between seeds stays one curve). The legend states the
+    number of seeds.
     """
+    import seaborn as sns
+
     ax = _ax(ax)
     colors = {**SCHEME_COLORS, **(colors or {})}
-    for key, g in df.groupby(hue, sort=False):
-        agg = g.groupby("step").agg(x=(x, "mean"), m=(y, "mean"), s=(y, "std"),
-                                    k=("seed", "nunique"))
+    d = df[[hue, "seed", "step", x, y]].copy()
+    d["_x"] = d.groupby([hue, "step"], sort=False)[x].transform("mean")
+    seeds = d.groupby(hue, sort=False)["seed"].nunique()
+    d["_label"] = [f"{k} ({seeds[k]} seed{'s' if seeds[k] > 1 else ''})" for k in d[hue]]
+    palette = {}
+    for key in seeds.index:
         color = colors.get(key)
         if color is None and isinstance(key, str) and key.startswith("Det. code"):
             color = colors["Det. code"]
-        line, = ax.plot(agg.x, agg.m, "-", color=color, lw=1.6,
-                        label=f"{key} ({int(agg.k.max())} seed{'s' if agg.k.max() > 1 else ''})")
-        if band and agg.k.max() > 1:
-            ax.fill_between(agg.x, agg.m - agg.s.fillna(0), agg.m + agg.s.fillna(0),
-                            color=line.get_color(), alpha=0.15, lw=0)
+        if color is not None:
+            palette[f"{key} ({seeds[key]} seed{'s' if seeds[key] > 1 else ''})"] = color
+    order = list(dict.fromkeys(d["_label"]))
+    rest = [lab for lab in order if lab not in palette]
+    if rest:
+        for lab, col in zip(rest, sns.color_palette("tab10", len(rest)), strict=True):
+            palette[lab] = col
+    sns.lineplot(data=d, x="_x", y=y, hue="_label", hue_order=order, palette=palette,
+                 errorbar=("pi", 100) if band else None, estimator="mean", ax=ax, lw=1.6,
+                 err_kws={"alpha": 0.15, "lw": 0})
     ax.set_xlabel(x.replace("_", " "))
     ax.set_ylabel(y.replace("_", " "))
+    leg = ax.get_legend()
+    if leg is not None:
+        leg.set_title(None)
     if title:
         ax.set_title(title, fontsize=10)
     return ax

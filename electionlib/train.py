@@ -553,8 +553,12 @@ def _run(cfg: TrainConfig, *, progress: bool, dataset, parity: bool) -> RunResul
     losses = []
     metric_name = "auc" if ds.metric == "auc" else "accuracy"
 
+    spent = {"gradient": 0.0, "evaluation": 0.0}
+
     def record(step):
+        t_ev = time.perf_counter()
         ev = evaluate(model, w, ds, test_idx)
+        spent["evaluation"] += time.perf_counter() - t_ev
         rows.append(dict(step=step, epoch=step / steps_per_epoch, lr=lr_at(step),
                          wall_seconds=time.perf_counter() - t_start,
                          load_units=cum_load, other_seconds=cum_other,
@@ -585,6 +589,7 @@ def _run(cfg: TrainConfig, *, progress: bool, dataset, parity: bool) -> RunResul
         else:
             Gs = None
         t_grad = time.perf_counter() - t0
+        spent["gradient"] += t_grad
         losses.append(loss)
         if cfg.noise_var > 0:
             Gp = Gp + math.sqrt(cfg.noise_var) * torch.randn(Gp.shape, generator=noise_gen)
@@ -632,6 +637,8 @@ def _run(cfg: TrainConfig, *, progress: bool, dataset, parity: bool) -> RunResul
         "empty_partitions": int(codes.empty_columns(G).sum()),
         "byzantine": [int(i) for i in byz],
         "diverged": bool(not torch.isfinite(w).all()),
+        "gradient_seconds": spent["gradient"],
+        "evaluation_seconds": spent["evaluation"],
     }
     return RunResult(cfg, metrics, summary, w.numpy().copy())
 

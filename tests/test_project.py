@@ -62,3 +62,31 @@ def test_notebooks_built_from_sources_and_thin():
                 assert c.source.count("\n") < 45, f"{nb_path.name}: a cell is too long"
                 for out in c.get("outputs", []):
                     assert out.get("output_type") != "error", f"{nb_path.name} holds an error"
+
+
+def test_committed_notebooks_show_every_figure_they_save():
+    """Every figure a notebook saves (``experiments.save_figure`` prints ``figure saved:``)
+    is displayed in the committed, executed copy: a reader on the repository page sees
+    every curve without running anything."""
+    import nbformat
+
+    for nb_path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        nb = nbformat.read(nb_path, as_version=4)
+        saved = images = 0
+        for c in nb.cells:
+            if c.cell_type != "code":
+                continue
+            cell_saved = cell_images = 0
+            for out in c.get("outputs", []):
+                text = out.get("text", "") if out.get("output_type") == "stream" else ""
+                cell_saved += text.count("figure saved: ")
+                cell_images += int("image/png" in out.get("data", {}))
+            assert cell_images >= cell_saved, f"{nb_path.name}: a saved figure is not shown"
+            saved += cell_saved
+            images += cell_images
+        src = (ROOT / "notebooks" / "src" / f"{nb_path.stem}.py").read_text()
+        if "save_figure(" in src:
+            assert saved >= src.count("save_figure("), (
+                f"{nb_path.name}: {saved} figures saved in the committed outputs, fewer than "
+                f"the source's save_figure calls (re-run ./run_all.sh and adopt the outputs)")
+        assert images >= saved

@@ -3,9 +3,9 @@
 #
 # Reads what notebooks 01–04 stored (cached tables and training runs, keyed by the hash of their
 # configuration) and redraws the headline figures in the paper's layout, as PNG and PDF in
-# `results/figures/`, then writes `results/SUMMARY.md`: one row per reproduced claim with the
-# paper's value, the measured value and the verdict. **Nothing is trained or simulated here**: a
-# missing result stops the notebook with the name of the notebook to run first.
+# `results/figures/`, shows the committed full-profile tables and every verdict so far.
+# **Nothing is trained or simulated here**: a missing result stops the notebook with the name of
+# the notebook to run first.
 
 # %% tags=["parameters"]
 profile = "quick"
@@ -116,10 +116,38 @@ el.experiments.save_figure(fig, "05_theory_codes_montecarlo")
 plt.show()
 
 # %% [markdown]
-# ## SUMMARY.md: every reproduced claim
+# ## The full profile: Fig. 4 at (9, 2) and Fig. 5 at (9, 3), trained to the plateau
+# All of Fashion-MNIST, three seeds, the full test set; tables committed in
+# `results/published/full/` (`python -m electionlib full-tables`), with their provenance.
 
 # %%
-claims = el.analysis.write_summary(root, profile)
-print(f"wrote {root / 'SUMMARY.md'}: " + ", ".join(f"{k}: {v}" for k, v in
-                                                  claims.holds.value_counts().items()))
-claims
+pub = root / "published" / "full"
+if (pub / "claims.csv").is_file():
+    full = pd.read_csv(pub / "claims.csv")
+    prov = __import__("json").loads((pub / "provenance.json").read_text())
+    print(f"computed at commit {prov['commit'][:10]} (TRAINER_VERSION {prov['trainer_version']}), "
+          f"plateau {prov['plateau']:.4f}; command: {prov['command']}")
+    curves = pd.concat([pd.read_csv(pub / f"{x}_curves.csv") for x in ("fig4_9_2", "fig5_9_3")])
+    fig, axes = el.plots.new_axes(2, 1, width=4.6, height=3.2)
+    for ax, (nb_, d) in zip(axes[0], curves.groupby(["n", "b"]), strict=True):
+        el.plots.training_curves(d, "epoch", ax=ax, title=f"full profile: n={nb_[0]}, b={nb_[1]}")
+    axes[0, 0].legend(fontsize=6)
+    fig.tight_layout()
+    el.experiments.save_figure(fig, "05_full_profile")
+    display_cols = ["id", "cells", "outcome", "labels", "measured"]
+else:
+    full = None
+    print("no full-profile tables in results/published/full (python -m electionlib "
+          "full-tables computes them)")
+full[display_cols] if full is not None else None
+
+# %% [markdown]
+# ## Every verdict so far
+# The rows written by notebooks 01–04 (each with its rule and budget); `SUMMARY.md` is written
+# after the last notebook (`python -m electionlib summary`, called by `./run_all.sh`).
+
+# %%
+claims = pd.concat([pd.read_csv(f) for f in sorted(root.glob("[0-9][0-9]_claims.csv"))],
+                   ignore_index=True)
+print(", ".join(f"{k}: {v}" for k, v in claims.outcome.value_counts().items()))
+claims[["notebook", "id", "outcome", "labels", "rule"]]

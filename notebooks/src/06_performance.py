@@ -40,7 +40,6 @@ print(f"profile={profile}; measured on {machine['cpu_model']} ({machine['cpus_us
       f"cores, {machine['memory_gb']} GB), numpy {machine['numpy']}, torch {machine['torch']}, "
       f"{machine['date']}")
 agg = B["aggregation"]
-CLAIMS = []
 
 # %% [markdown]
 # ## 1 · Master-side aggregation: cost vs n and d
@@ -256,56 +255,52 @@ cross
 
 # %% [markdown]
 # ## Claims
-# The issue's targets (from the tables above, same run), the complexity claims (checked at
-# `quick` and `full` only) and what the cost model says at cluster scale.
+# The papers' complexity claims, judged by the registry's rules on the slopes fitted above
+# (meaningful at `quick` and `full` only: the `ci` sizes are dominated by fixed costs), and
+# the project's own performance targets, labelled as such.
 
 # %%
 T = B["targets"]
 tiny = profile == "ci"  # tiny sizes: fixed costs dominate, the targets are not tested there
-
-
-def held(ok_):
-    return "n/a at ci (tiny sizes)" if tiny else ("yes" if ok_ else "NO")
-
-
+budget = f"benchmark sizes of the {profile} profile"
+a = fits["a"]
+slope = lambda rule, col: float(fits.loc[rule, col]) if rule in fits.index else float("nan")  # noqa: E731
+rows = [
+    el.claims.judge("majority-linear", pd.DataFrame(dict(
+        cell=["n", "d"], value=[slope("majority", "a"), slope("majority", "b")])),
+        budget=budget, profile=profile),
+    el.claims.judge("brsgd-md", pd.DataFrame(dict(
+        cell=["n", "d"], value=[slope("brsgd", "a"), slope("brsgd", "b")])),
+        budget=budget, profile=profile),
+    el.claims.judge("krum-quadratic", pd.DataFrame(dict(cell=["n"], value=[slope("krum", "a")])),
+                    budget=budget, profile=profile),
+]
 for row in T.itertuples():
-    CLAIMS.append((f"target: {row.target}", f"{row.op} {row.threshold:g}",
-                   f"{row.measured:.4g} ({row.note})" if np.isfinite(row.measured)
-                   else row.note, held(row.met)))
+    rows.append(el.claims.target(row.target, "06", f"{row.op} {row.threshold:g}",
+                                 f"{row.measured:.4g} ({row.note})" if np.isfinite(row.measured)
+                                 else row.note, None if tiny else bool(row.met)))
 mpi_t = mpi[(mpi.scheme == "votes") & (mpi.n == mpi.n.max())].iloc[0]
 f32 = mpi[(mpi.scheme == "float32") & (mpi.n == mpi.n.max())].iloc[0]
 size = f32.bytes_per_worker_per_step / mpi_t.bytes_per_worker_per_step
-CLAIMS += [
-    (f"target: MPI n={int(mpi_t.n)}, decode + broadcast / worker gradient", "<= 5%",
-     f"{mpi_t.server_over_compute:.2%} wall, {mpi_t.server_over_compute_cpu:.2%} CPU "
-     f"({mpi_t.d:,}-parameter model)", held(mpi_t.server_over_compute <= 0.05)),
-    ("target: MPI vote message vs float32", ">= 30x smaller", f"{size:.1f}x", held(size >= 30)),
+rows += [
+    el.claims.target(f"MPI n={int(mpi_t.n)}: decode + update / worker gradient", "06", "<= 5%",
+                     f"{mpi_t.server_over_compute:.2%} wall, "
+                     f"{mpi_t.server_over_compute_cpu:.2%} CPU ({mpi_t.d:,}-parameter model)",
+                     None if tiny else bool(mpi_t.server_over_compute <= 0.05)),
+    el.claims.target("MPI vote message vs float32", "06", ">= 30x smaller", f"{size:.1f}x",
+                     None if tiny else bool(size >= 30)),
+    el.claims.target("cost model predicts held-out points", "06", "median ratio in [0.5, 2]",
+                     f"median predicted/measured {hold.ratio.median():.2f} (range "
+                     f"{hold.ratio.min():.2f}–{hold.ratio.max():.2f}, {len(hold)} points)",
+                     None if tiny else bool(0.5 <= hold.ratio.median() <= 2)),
 ]
-if profile != "ci":
-    a = fits["a"]
-    CLAIMS += [
-        ("majority is O(nd)", "slope 1 in n and in d",
-         f"a={a['majority']:.2f}, b={power.loc['majority', 'b']:.2f}",
-         bool(0.7 <= a["majority"] <= 1.3 and 0.7 <= power.loc["majority", "b"] <= 1.3)),
-        ("Krum is O(n^2 d)", "slope 2 in n", f"a={a['krum']:.2f}" if "krum" in a else "not run",
-         bool("krum" in a and a["krum"] >= 1.5)),
-        ("majority cheaper than the median-type rules", "O(nd) vs O(nd log n)",
-         f"median {speedup('median', 'majority')[0]:.0f}x, trimmed mean "
-         f"{speedup('trimmed_mean', 'majority')[0]:.0f}x the majority's time",
-         bool(speedup("median", "majority")[0] > 1)),
-        ("cost model predicts held-out points", "—",
-         f"median predicted/measured {hold.ratio.median():.2f} (range {hold.ratio.min():.2f}–"
-         f"{hold.ratio.max():.2f}, {len(hold)} points)", bool(0.5 <= hold.ratio.median() <= 2)),
-    ]
-
-# %%
 at = big[(big.n == 1000) & (big.d == 1e9) & (big.gbit_per_s == 10)].set_index("rule")
-CLAIMS.append(("1-bit votes at cluster scale (model)", "communication-efficient",
-               f"n=1000, d=1e9, 10 Gb/s: step {at.loc['majority', 'total']:.0f} s (votes) vs "
-               f"{at.loc['mean', 'total']:.0f} s (float32 mean); dominant: votes "
-               f"{at.loc['majority', 'dominant']}, mean {at.loc['mean', 'dominant']}",
-               bool(at.loc["majority", "total"] < at.loc["mean", "total"])))
-claims = el.analysis.claims_table(CLAIMS)
+rows.append(el.claims.target(
+    "1-bit votes at cluster scale (cost model)", "06", "votes step < float32 mean step",
+    f"n=1000, d=1e9, 10 Gb/s: step {at.loc['majority', 'total']:.0f} s (votes) vs "
+    f"{at.loc['mean', 'total']:.0f} s (float32 mean); dominant: votes "
+    f"{at.loc['majority', 'dominant']}, mean {at.loc['mean', 'dominant']}",
+    bool(at.loc["majority", "total"] < at.loc["mean", "total"])))
+claims = el.claims.rows_table(rows)
 el.experiments.atomic_write_text(root / "06_claims.csv", claims.to_csv(index=False))
-el.analysis.write_summary(root, profile)
-claims
+claims[["id", "outcome", "measured", "rule"]]
