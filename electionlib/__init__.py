@@ -26,8 +26,8 @@ from . import (
 __version__ = "0.1.0"
 
 # Modules that import torch (or are heavier) load on first use: ``el.train``, ``el.data``...
-_LAZY = ("aggregators", "costmodel", "data", "draco", "models", "mpi_backend", "perf", "suites",
-         "train")
+_LAZY = ("aggregators", "claims", "costmodel", "data", "draco", "models", "mpi_backend",
+         "mpi_transport", "perf", "presets", "publish", "suites", "train", "verdicts")
 
 
 def __getattr__(name):
@@ -41,6 +41,9 @@ def __getattr__(name):
 
 __all__ = [
     "aggregators",
+    "claims",
+    "presets",
+    "verdicts",
     "data",
     "draco",
     "models",

@@ -293,15 +293,15 @@ class Holds(Rule):
         rows = []
         for cell in cells:
             t = table[table["cell"].astype(str) == cell]
-            ok = bool(t["holds"].astype(bool).all())
+            h = t["holds"].astype(bool)
             note = "; ".join(str(x) for x in t["note"]) if "note" in t else ""
-            rows.append(dict(cell=cell, holds=ok, note=note, outcome="yes" if ok else "NO"))
+            rows.append(dict(cell=cell, holds=bool(h.all()), points=len(h),
+                             held=int(h.sum()), note=note,
+                             outcome="yes" if h.all() else "NO"))
         per_cell = pd.DataFrame(rows)
         bad = per_cell[~per_cell.holds]
-        text = f"holds in {int(per_cell.holds.sum())}/{len(per_cell)} cells"
-        if len(bad):
-            text += "; fails in " + ", ".join(bad.cell.astype(str)[:8]) + (
-                "…" if len(bad) > 8 else "")
+        text = "; ".join(f"{r.cell}: holds at {r.held}/{r.points}" for r in
+                         per_cell.itertuples())
         notes = [n for n in per_cell.note if n]
         if notes and len(notes) <= 4:
             text += " (" + "; ".join(notes) + ")"
@@ -427,7 +427,8 @@ def _claims() -> list[Claim]:
               "given n ≥ 40", ("n=40",), "exact global error at n = 40",
               Threshold(op="<", threshold=0.01, what="exact P_global")),
         Claim("remark1-half", "01", EC, "Remark 1", "the global error vanishes even with "
-              "b → n/2, for large n and p = Θ(log n / n)",
+              "b → n/2, for large n and a connection probability of the order of p* "
+              "(Θ(√(log n / n)))",
               ("n=41", "n=81", "n=161", "n=301"),
               "exact global error at b = (n−1)/2, p = log(n)/n, S = 1",
               Trend(target=0.01, what="exact P_global")),
@@ -687,11 +688,13 @@ def write_summary(root, profile: str, *, published=None) -> pd.DataFrame:
     files = sorted(root.glob("[0-9][0-9]_claims.csv"))
     if not files:
         raise FileNotFoundError(f"no NN_claims.csv in {root}: run the notebooks first")
-    claims = pd.concat([pd.read_csv(f, dtype=str).fillna("") for f in files],
-                       ignore_index=True)
+    def read(path):  # "n/a" is a verdict, not a missing value
+        return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+    claims = pd.concat([read(f) for f in files], ignore_index=True)
     full = None
     if published is not None and (Path(published) / "claims.csv").is_file():
-        full = pd.read_csv(Path(published) / "claims.csv", dtype=str).fillna("")
+        full = read(Path(published) / "claims.csv")
     lines = [f"# electionlib: reproduced claims (profile `{profile}`)", "",
              "Written after the last notebook from `results/` only. Every verdict is decided "
              "by the rule printed beside it, declared in `electionlib/claims.py` (last "

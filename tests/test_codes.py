@@ -88,3 +88,39 @@ def test_bernoulli_extremes():
 def test_bad_input(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_bernoulli_redraw_never_returns_an_empty_row():
+    rng = np.random.default_rng(5)
+    for _ in range(200):
+        G = codes.bernoulli(15, 2 / 15, rng=rng, empty_rows="redraw")
+        assert G.sum(axis=1).min() >= 1
+    # keep is the i.i.d. ensemble: the empty-row frequency matches (1 - p)^k per worker
+    G = np.stack([codes.bernoulli(15, 2 / 15, rng=rng) for _ in range(2000)])
+    rate = (G.sum(axis=2) == 0).mean()
+    assert abs(rate - (13 / 15) ** 15) < 0.01
+    # and its entries are independent Bernoulli(p): mean p, no row/column structure
+    assert abs(G.mean() - 2 / 15) < 0.005
+    assert abs(np.corrcoef(G[:, 0, 0], G[:, 0, 1])[0, 1]) < 0.05
+
+
+def test_bernoulli_keep_is_unchanged_draw_for_draw():
+    """The default rule draws exactly what the code always drew (stored results stay valid)."""
+    a = codes.bernoulli(9, 0.3, rng=np.random.default_rng(1))
+    b = (np.random.default_rng(1).random((9, 9)) < 0.3).astype(np.uint8)
+    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("n,p", [(5, 0.0), (49, 1 / 49)])
+def test_bernoulli_redraw_refuses_the_practically_unreachable(n, p):
+    with pytest.raises(ValueError, match="practically unreachable"):
+        codes.bernoulli(n, p, rng=0, empty_rows="redraw")
+
+
+def test_bernoulli_empty_rows_argument_is_checked_and_empty_columns_reported():
+    with pytest.raises(ValueError, match="empty_rows='drop'"):
+        codes.bernoulli(5, 0.5, rng=0, empty_rows="drop")
+    G = np.array([[1, 0, 0], [1, 0, 1]], np.uint8)
+    assert codes.empty_columns(G).tolist() == [False, True, False]
+    assert codes.prob_no_empty_row(15, 2 / 15, 15) == pytest.approx(
+        (1 - (13 / 15) ** 15) ** 15)

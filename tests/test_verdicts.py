@@ -8,7 +8,6 @@ from electionlib import claims as C
 from electionlib import suites as S
 from electionlib import verdicts as V
 
-
 PAIRS4, PAIRS5 = [(5, 1), (9, 2), (15, 3)], [(5, 2), (9, 3), (15, 6)]
 
 

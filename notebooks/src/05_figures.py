@@ -123,7 +123,7 @@ plt.show()
 # %%
 pub = root / "published" / "full"
 if (pub / "claims.csv").is_file():
-    full = pd.read_csv(pub / "claims.csv")
+    full = pd.read_csv(pub / "claims.csv", keep_default_na=False)
     prov = __import__("json").loads((pub / "provenance.json").read_text())
     print(f"computed at commit {prov['commit'][:10]} (TRAINER_VERSION {prov['trainer_version']}), "
           f"plateau {prov['plateau']:.4f}; command: {prov['command']}")
@@ -147,7 +147,7 @@ full[display_cols] if full is not None else None
 # after the last notebook (`python -m electionlib summary`, called by `./run_all.sh`).
 
 # %%
-claims = pd.concat([pd.read_csv(f) for f in sorted(root.glob("[0-9][0-9]_claims.csv"))],
+claims = pd.concat([pd.read_csv(f, keep_default_na=False) for f in sorted(root.glob("[0-9][0-9]_claims.csv"))],
                    ignore_index=True)
 print(", ".join(f"{k}: {v}" for k, v in claims.outcome.value_counts().items()))
 claims[["notebook", "id", "outcome", "labels", "rule"]]
