@@ -193,6 +193,10 @@ def _train_mpi(cfg, args) -> int:
     key = {**cfg.to_dict(), "backend": "mpi", "parity": args.parity, "deadline": args.deadline}
     if misbehave:
         key["misbehave"] = misbehave  # fault injection is part of what the result is
+    for name, default in (("first_deadline", None), ("stall_timeout", None),
+                          ("drop_after", None)):
+        if getattr(args, name) != default:  # transport settings change what a fault does
+            key[name] = getattr(args, name)
     folder = experiments.results_dir(args.results) / "train_mpi" / experiments.config_hash(key)
     res = run_mpi(cfg, parity=args.parity, deadline=args.deadline,
                   first_deadline=args.first_deadline,

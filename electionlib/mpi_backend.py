@@ -116,7 +116,12 @@ FAULTS = {
     "huge": "send a vote frame of `bytes` bytes (default 2**31 + 2**20)",
     "pickle": "send a malicious pickle (lowercase send) on every channel before the frame, "
               "and before the final timings and the resume status",
-    "skip_view": "a Byzantine never receives the adversary channel's view",
+    "skip_view": "a Byzantine never asks for (nor receives) the adversary channel's view",
+    "ask_no_read": "a Byzantine asks for the adversary channel's view and never receives it",
+    "early_done": "also send a well-formed final report (DONE frame) at these steps",
+    "ack_flood": "also send `copies` (default 1000) checkpoint acknowledgements for random "
+                 "steps",
+    "stuck_resume": "on --resume, hang before reporting the checkpoint check",
 }
 
 
@@ -310,7 +315,9 @@ class _Run:
         if self.draco_code is not None and self.rank > 0:
             cols = np.asarray(self.draco_code.partitions(self.me), dtype=np.int64)
         self.cols = cols
-        self.vel = torch.zeros(len(cols), d) if cfg.momentum == "worker" else None
+        # per-partition momentum lives on the workers only
+        self.vel = (torch.zeros(len(cols), d) if cfg.momentum == "worker" and self.rank > 0
+                    else None)
         self.rows: list[dict] = []
         self.first = 1
         self.omniscient = cfg.attack in A.OMNISCIENT
@@ -349,7 +356,7 @@ class _Run:
         inbox = X.Inbox(comm, MPI, n, self.up_len, self.G.sum(axis=1) == 0, log)
         out = X.Outbox(comm, MPI, n, log)
         self.inbox, self.outbox = inbox, out
-        self.views = X.Outbox(comm, MPI, n, log)  # the adversary channel's own sends
+        self.views = X.Outbox(comm, MPI, n, log, what="adversary views")
         timing = dict.fromkeys(("comm", "decode", "bcast", "update", "server_cpu"), 0.0)
         t_start = time.perf_counter()
         if not self.rows:
@@ -366,6 +373,7 @@ class _Run:
             self.redraw_byzantine()
             byz = set(int(i) for i in self.byz)
             inbox.begin(step)
+            inbox.ack_window = (committed, step)
             wanted = set(range(n)) - out.detached
             if wanted and wanted <= dropped:  # dropping is for single workers, not all
                 log(f"step {step}: every worker was absent {self.drop_after} steps in a row; "
@@ -442,25 +450,33 @@ class _Run:
             if self.ck is not None and self.checkpoint_every and \
                     step % self.checkpoint_every == 0 and not last:
                 pending_ck[step] = self._save_server_piece(step)
+                for old in sorted(pending_ck)[:-2]:  # a stuck worker never acknowledges:
+                    del pending_ck[old]              # keep the newest two candidates only
+                    for f in (self.ck / "server").glob(f"step{old}.*"):
+                        f.unlink(missing_ok=True)
             committed = self._commit(pending_ck, committed)
+            inbox.forget_acks(committed)
             if last:
                 break
         if diverged:
             log(f"step {step}: the parameters are no longer finite; the run stops (diverged)")
         # ---------------------------------------------------------------- clean ending
         inbox.begin(step + 1)  # every vote from now on is late
+        inbox.draining = True
         want_done = set(range(n)) - out.detached
-        inbox.drain(lambda: want_done <= set(inbox.done),
+        inbox.drain(lambda: want_done <= inbox.finished(step),
                     time.perf_counter() + self.stall_timeout)
-        unfinished = sorted(set(range(n)) - set(inbox.done))
-        left = out.complete(sorted(set(inbox.done)), time.perf_counter() + self.stall_timeout)
+        finished = inbox.finished(step)  # a report for another step is not the final one
+        unfinished = sorted(set(range(n)) - finished)
+        left = out.complete(sorted(finished), time.perf_counter() + self.stall_timeout)
         unfinished = sorted(set(unfinished) | left)
         if unfinished:
             log(f"workers {unfinished} did not finish within {self.stall_timeout:g} s: the "
                 f"results are complete; the job will be ended (exit "
                 f"{X.EXIT_WORKERS_KILLED})")
         metrics = pd.DataFrame(self.rows)
-        done = [v for v in inbox.done.values() if np.isfinite(v).all() and (v >= 0).all()]
+        done = [v for w, (s, v) in inbox.done.items() if w in finished
+                and np.isfinite(v).all() and (v >= 0).all()]
         steps_done = max(1, step - self.first + 1)
 
         def per_step(field: str, cpu: bool = False) -> float:
@@ -489,6 +505,8 @@ class _Run:
             "detached_workers": sorted(out.detached),
             "unfinished_workers": unfinished,
             "status": "complete, workers killed" if unfinished else "complete",
+            # parity with the sim backend holds only if every vote of every step arrived
+            "parity": bool(self.parity and not inbox.absences and not inbox.counters.late),
             "server_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "timing_per_step": {
                 "worker_compute": per_step("compute"),
@@ -581,8 +599,8 @@ class _Run:
                 self._save_worker_piece(step)
                 ack = pack_message(step, np.zeros(0, np.uint8), X.MAGIC_ACK)
                 pending.append((comm.Isend([ack, MPI.BYTE], dest=0, tag=X.TAG_ACK), ack))
-            if self.ck is not None and head["committed"] >= 0:
-                _prune(self.ck, f"rank{self.rank}.step", head["committed"])
+            if self.ck is not None and (head["committed"] >= 0 or self.checkpoint_every):
+                _prune(self.ck, f"rank{self.rank}.step", head["committed"], newest=3)
             if last:
                 break
             step += 1
@@ -602,6 +620,8 @@ class _Run:
         def receive():
             ask = pack_message(step, np.zeros(0, np.uint8), X.MAGIC_ASK)
             X.wait(comm.Isend([ask, MPI.BYTE], dest=0, tag=X.TAG_ASK))
+            if self.faults.ask_no_read(self.me, step):
+                return None  # the fault: asked, never reads what the server sends
             status = MPI.Status()
             nap = 5e-5
             while True:
@@ -668,21 +688,28 @@ class _Run:
         """Every rank checks its piece; rank 0 decides for all before anyone loads."""
         comm, MPI, n = self.comm, self.MPI, self.n
         if self.rank == 0:
+            t_end = time.perf_counter() + self.stall_timeout  # one bound for the agreement
+
+            def tell(step_: int, flags: int) -> bool:
+                """Send every worker (step, flags); True if all took it in time."""
+                frame = X.pack_down(X.MAGIC_SETUP, max(step_, 0), np.zeros(0, np.uint8),
+                                    flags=flags)
+                reqs = [comm.Isend([frame, MPI.BYTE], dest=w + 1, tag=X.TAG_RESUME)
+                        for w in range(n)]
+                return all([X.wait(r, max(0.0, t_end - time.perf_counter())) for r in reqs])
+
             meta, why = _read_meta(self.ck, self.cfg)
             step = -1 if meta is None else int(meta["step"])
-            reqs = [comm.Isend([X.pack_down(X.MAGIC_SETUP, max(step, 0), np.zeros(0, np.uint8),
-                                            flags=int(step < 0)), MPI.BYTE],
-                               dest=w + 1, tag=X.TAG_RESUME) for w in range(n)]
-            for r in reqs:
-                X.wait(r, self.stall_timeout)
+            delivered = tell(step, int(step < 0))
             if meta is None:
                 print(f"error: --resume: {why}", flush=True)
+                if not delivered:  # a worker that never takes the decision would hang us
+                    comm.Abort(2)
                 raise SystemExit(2)
             piece, code = _read_piece(self.ck / "server", f"step{step}", self,
                                       meta.get("server_sha256"))
             inbox = X.Inbox(comm, MPI, n, self.up_len, self.G.sum(axis=1) == 0, self.log)
-            inbox.drain(lambda: len(inbox.statuses) == n,
-                        time.perf_counter() + self.stall_timeout)
+            inbox.drain(lambda: len(inbox.statuses) == n, t_end)
             bad = []
             if code:
                 bad.append(_piece_problem(self.ck / "server", f"step{step}", code))
@@ -695,15 +722,11 @@ class _Run:
                                                   s_code or 4))
             if silent:
                 bad.append(f"workers {silent} did not report within {self.stall_timeout:g} s")
-            reqs = [comm.Isend([X.pack_down(X.MAGIC_SETUP, step, np.zeros(0, np.uint8),
-                                            flags=int(bool(bad))), MPI.BYTE],
-                               dest=w + 1, tag=X.TAG_RESUME) for w in range(n)]
-            for r in reqs:
-                X.wait(r, self.stall_timeout)
+            delivered = tell(step, int(bool(bad))) and delivered
             if bad:
                 print(f"error: --resume from step {step} of {self.ck}: " + "; ".join(bad),
                       flush=True)
-                if silent:
+                if silent or not delivered:
                     sys.stdout.flush()
                     comm.Abort(2)
                 raise SystemExit(2)
@@ -767,15 +790,26 @@ def _save_piece(folder: Path, stem: str, arrays: dict, state: dict) -> str:
     return hashlib.sha256(raw).hexdigest()
 
 
-def _prune(folder: Path, prefix: str, keep_from: int) -> None:
-    """Delete this rank's pieces older than the committed checkpoint ``keep_from``."""
-    for old in folder.glob(f"{prefix}*"):
+def _prune(folder: Path, prefix: str, keep_from: int, newest: int | None = None) -> None:
+    """Delete this rank's pieces older than the committed checkpoint ``keep_from``; with
+    ``newest``, also those newer than it beyond the ``newest`` most recent (a checkpoint a
+    stuck worker never acknowledges is never committed: its candidates must not pile up).
+    The committed piece itself is always kept."""
+    pieces: dict[int, list] = {}
+    for f in folder.glob(f"{prefix}*"):
         try:
-            s = int(old.name[len(prefix):].split(".")[0])
+            pieces.setdefault(int(f.name[len(prefix):].split(".")[0]), []).append(f)
         except ValueError:
             continue
-        if s < keep_from:
-            old.unlink(missing_ok=True)
+    steps = sorted(pieces)
+    keep = {s for s in steps if s >= keep_from}
+    if newest is not None:
+        keep = {s for s in steps[-newest:] if s >= keep_from} | (
+            {keep_from} if keep_from in pieces else set())
+    for s in steps:
+        if s not in keep:
+            for f in pieces[s]:
+                f.unlink(missing_ok=True)
 
 
 def _read_meta(ck: Path, cfg: TrainConfig):
@@ -876,6 +910,9 @@ class _Faults:
     def skip_view(self, w: int, step: int) -> bool:
         return any(f["kind"] == "skip_view" for f in self._at(w, step))
 
+    def ask_no_read(self, w: int, step: int) -> bool:
+        return any(f["kind"] == "ask_no_read" for f in self._at(w, step))
+
     def frames(self, w: int, step: int, msg: np.ndarray) -> list:
         """``[(tag, buffer)]`` to send instead of the valid frame ``msg`` (tag None: an
         object sent with the pickling ``send``)."""
@@ -913,6 +950,13 @@ class _Faults:
                 out = [(X.TAG_VOTE, big)]
             elif kind == "pickle":
                 out = [(None, _evil(f))] + [(t, _evil_bytes(f)) for t in _WORKER_TAGS] + out
+            elif kind == "early_done":
+                out += [(X.TAG_DONE, pack_message(step, np.zeros(len(X.DONE_FIELDS), "<f8"),
+                                                  X.MAGIC_DONE))]
+            elif kind == "ack_flood":
+                rng = np.random.default_rng(step)
+                out += [(X.TAG_ACK, pack_message(int(s_), np.zeros(0, np.uint8), X.MAGIC_ACK))
+                        for s_ in rng.integers(0, 2**40, int(f.get("copies", 1000)))]
         return out
 
     @staticmethod
@@ -931,6 +975,8 @@ class _Faults:
 
     def before_status(self, comm, w: int) -> None:
         self._evil_everywhere(comm, w, (X.TAG_STATUS,))
+        if any(f["kind"] == "stuck_resume" for f in self.by_worker.get(w, [])):
+            time.sleep(1e6)
 
 
 _WORKER_TAGS = (X.TAG_VOTE, X.TAG_DONE, X.TAG_ACK, X.TAG_STATUS)

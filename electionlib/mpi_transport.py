@@ -12,10 +12,11 @@ length; little-endian ``u4, u8, u4``) and a payload of raw bytes. The server
   and counted as malformed; messages with an unknown tag are discarded the same way;
 * reads each worker in turn (one probe per worker per round, at most :data:`BURST`
   messages per worker per round), so a flooding worker cannot starve the others; beyond
-  :data:`QUOTA` messages per worker and step, messages are discarded unread and counted;
-* bounds every wait: a step's collection ends at its deadline, the end-of-run drain and the
-  final barrier at ``stall_timeout``; absences are logged as they happen, once per worker
-  and step;
+  :data:`QUOTA` messages per worker and step (every tag), only a message's 16-byte header
+  is read, and the rest is discarded and counted;
+* bounds every wait: every receive is non-blocking and bounded, a step's collection ends at
+  its deadline, the end-of-run drain at ``stall_timeout``; absences are logged as they
+  happen, once per worker and step;
 * sends the update to every worker itself (``Isend``, one per worker): no collective whose
   tree runs through worker ranks carries data in the training loop, so a slow or Byzantine
   worker can delay or alter nothing but its own vote.
@@ -62,10 +63,15 @@ LAST, DIVERGED = 1, 2  # update flags: the run ends after this step; it ended by
 #: The worker's final timings (float64 each, seconds or counts), sent in its DONE frame.
 DONE_FIELDS = ("compute", "encode", "comm", "compute_cpu", "steps_computed", "steps_skipped")
 
-#: Messages read per worker per polling round, and vote messages read per worker and step
-#: before the rest are discarded unread (a flood costs rank 0 one probe and one truncated
-#: receive per message, and never a buffer).
+#: Messages read per worker per polling round, and messages read in full per worker and step
+#: before only headers are read (a flood costs rank 0 one probe and one truncated receive per
+#: message, and never a buffer of its size).
 BURST, QUOTA = 32, 8
+
+#: Seconds a started receive may take before it is left in flight (on MPICH's shared-memory
+#: transport a matched receive completes at once, even from a sender that stopped making MPI
+#: calls: 8 MB in 4 ms measured here).
+RECV_BOUND = 0.05
 
 #: Exit status of a run whose results are complete but whose job had to be ended with
 #: ``MPI_Abort`` because some worker never finished (stuck or detached): ``launch()``
@@ -192,6 +198,10 @@ def forbid_unpickle(MPI, on_call=None) -> None:
             on_call()
         raise RuntimeError("the parameter server refuses to unpickle worker data")
 
+    try:  # probe with our own harmless bytes: does the current hook still unpickle?
+        MPI.pickle.loads(pickle.dumps(0))
+    except Exception:  # noqa: BLE001 - a stricter hook is in place (e.g. a test's): keep it
+        return
     MPI.pickle.__init__(pickle.dumps, loads)
 
 
@@ -224,6 +234,11 @@ class Inbox:
         empty_rows: ``(n,)`` bool, workers whose row of G is empty (a zero-length message
             is their declared abstention).
         log: callable for log lines (absences are logged as they happen).
+
+    Every receive is non-blocking and bounded (:data:`RECV_BOUND` seconds): a message whose
+    bytes do not arrive in time (a sender that stalls in the middle of a large message, on a
+    transport that needs the sender's progress) stays *in flight*, one per worker, and that
+    worker is not read again until it has arrived; the others are not held up.
     """
 
     comm: object
@@ -240,11 +255,16 @@ class Inbox:
     statuses: dict = field(default_factory=dict)
     asks: set = field(default_factory=set)
     counters: Counters = field(default_factory=Counters)
+    #: acknowledgements are kept only for checkpoint steps in (lo, hi] (set by the server)
+    ack_window: tuple = (0, 0)
+    #: after the last step: no absence is logged any more (every vote is late)
+    draining: bool = False
 
     def __post_init__(self):
         self._status = self.MPI.Status()
         self._scratch = np.zeros(1, np.uint8)
         self._read = np.zeros(self.n, np.int64)  # messages read this step, per worker
+        self._inflight: dict[int, tuple] = {}
         self._max = {TAG_VOTE: HEADER_BYTES + self.up_len,
                      TAG_DONE: HEADER_BYTES + 8 * len(DONE_FIELDS),
                      TAG_ACK: HEADER_BYTES, TAG_STATUS: HEADER_BYTES + 8,
@@ -259,8 +279,18 @@ class Inbox:
         self._read[:] = 0
         self.asks = {(w, s) for w, s in self.asks if s >= step}
 
+    def forget_acks(self, upto: int) -> None:
+        """Drop the acknowledgements of checkpoints at or before ``upto`` (committed)."""
+        self.acks = {(w, s) for w, s in self.acks if s > upto}
+
+    def finished(self, final_step: int) -> set:
+        """Workers whose final report (DONE frame) is for ``final_step``."""
+        return {w for w, (s, _) in self.done.items() if s == final_step}
+
     def absent(self, worker: int, why: str) -> None:
         """Record (once per worker and step) and log that ``worker``'s vote is absent."""
+        if self.draining:
+            return
         key = (self.step, worker)
         if key not in self.absences:
             self.absences[key] = why
@@ -293,13 +323,19 @@ class Inbox:
         """One round over the workers: read what has arrived. Returns messages handled."""
         handled = 0
         for w in range(self.n):
+            if w in self._inflight:  # its previous message first (per-worker order)
+                if not self._complete(w, *self._inflight[w], bound=0.0):
+                    continue
+                del self._inflight[w]
+                handled += 1
             for _ in range(BURST):
                 msg = self.comm.improbe(source=w + 1, tag=self.MPI.ANY_TAG,
                                         status=self._status)
                 if msg is None:
                     break
-                self._handle(msg, w)
                 handled += 1
+                if not self._handle(msg, w):
+                    break  # in flight: read this worker again next round
         return handled
 
     def drain(self, until, t_end: float) -> bool:
@@ -317,89 +353,105 @@ class Inbox:
 
     # -- one message -------------------------------------------------------------------
 
-    def _discard(self, msg, buf: np.ndarray | None = None) -> None:
-        """Receive a message into a small buffer (1 byte, or ``buf``): MPI truncates it, so
-        nothing of the announced size is ever allocated or copied."""
-        try:
-            msg.Recv([self._scratch if buf is None else buf, self.MPI.BYTE])
-        except self.MPI.Exception as exc:  # MPI_ERR_TRUNCATE: the rest is dropped
-            if exc.Get_error_class() != self.MPI.ERR_TRUNCATE:
-                raise
-
-    def _handle(self, msg, w: int) -> None:
+    def _handle(self, msg, w: int) -> bool:
+        """Start receiving one probed message; True unless it is left in flight."""
         tag = self._status.Get_tag()
         size = self._status.Get_count(self.MPI.BYTE)
         limit = self._max.get(tag)
         if limit is None:
-            self._discard(msg)
             self.counters.wrong_tag += 1
-            return
-        if tag == TAG_VOTE:
-            self._read[w] += 1
-        if tag == TAG_VOTE and self._read[w] > QUOTA:
-            # past the quota only the header is read (a truncated receive): a worker that
-            # buried this step's vote under its own flood loses it at once, and nobody
-            # waits for it until the deadline
-            head = np.zeros(HEADER_BYTES, np.uint8)
-            self._discard(msg, head)
-            self.counters.flood += 1
-            parsed = _head(head, MAGIC)
-            if parsed is not None and parsed[0] == self.step and w not in self.votes:
-                self.absent(w, "its vote came past the flood quota, discarded unread")
-            return
-        if size == self.MPI.UNDEFINED or size > limit or size < HEADER_BYTES:
-            self._discard(msg)
+            mode, buf = "drop", self._scratch
+        elif size == self.MPI.UNDEFINED or size > limit or size < HEADER_BYTES:
             if size != self.MPI.UNDEFINED and size > limit:
                 self.counters.oversized += 1
-            self._malformed(w, tag, f"malformed message of {size} bytes" if size <= limit
-                            else f"oversized message of {size} bytes, not buffered")
-            return
-        buf = np.empty(size, np.uint8)
-        msg.Recv([buf, self.MPI.BYTE])
+                why = f"oversized message of {size} bytes, not buffered"
+            else:
+                why = f"malformed message of {size} bytes"
+            self._malformed(w, tag, why)
+            mode, buf = "drop", self._scratch
+        else:
+            self._read[w] += 1
+            if self._read[w] > QUOTA:
+                # past the quota only the header is read (a truncated receive): nothing of
+                # a flood is buffered, and what the header says is still acted on
+                self.counters.flood += 1
+                mode, buf = "header", np.zeros(HEADER_BYTES, np.uint8)
+            else:
+                mode, buf = "full", np.empty(size, np.uint8)
+        req = msg.Irecv([buf, self.MPI.BYTE])
+        if self._complete(w, req, buf, tag, mode):
+            return True
+        self._inflight[w] = (req, buf, tag, mode)
+        return False
+
+    def _complete(self, w: int, req, buf, tag: int, mode: str,
+                  bound: float = RECV_BOUND) -> bool:
+        """Finish a receive within ``bound`` seconds and act on it; False if still going."""
+        try:
+            done = bool(req.Test()) if bound <= 0 else wait(req, bound)
+        except self.MPI.Exception as exc:  # MPI_ERR_TRUNCATE: the rest is dropped
+            if exc.Get_error_class() != self.MPI.ERR_TRUNCATE:
+                raise
+            done = True
+        if not done:
+            return False
+        if mode == "full":
+            self._act(w, tag, buf, full=True)
+        elif mode == "header":
+            self._act(w, tag, buf, full=False)
+        return True
+
+    def _act(self, w: int, tag: int, buf: np.ndarray, full: bool) -> None:
         if tag == TAG_VOTE:
-            self._vote(w, buf)
-        elif tag == TAG_DONE:
-            head = _head(buf, MAGIC_DONE)
-            if head is not None and head[1] == 8 * len(DONE_FIELDS) and buf.size == limit:
-                self.done.setdefault(w, np.frombuffer(buf[HEADER_BYTES:].tobytes(), "<f8"))
-            else:
-                self.counters.malformed += 1
-        elif tag == TAG_ASK:
-            head = _head(buf, MAGIC_ASK)
-            if head is not None and head[1] == 0 and buf.size == HEADER_BYTES:
-                if head[0] == self.step:
-                    self.asks.add((w, head[0]))
-            else:
-                self.counters.malformed += 1
+            return self._vote(w, buf) if full else self._vote_header(w, buf)
+        magic = {TAG_DONE: MAGIC_DONE, TAG_ACK: MAGIC_ACK, TAG_STATUS: MAGIC_STATUS,
+                 TAG_ASK: MAGIC_ASK}[tag]
+        head = _head(buf, magic)
+        want = {TAG_DONE: 8 * len(DONE_FIELDS), TAG_ACK: 0, TAG_STATUS: 8, TAG_ASK: 0}[tag]
+        if head is None or head[1] != want or (full and buf.size != HEADER_BYTES + want):
+            self.counters.malformed += 1
+            return None
+        step = head[0]
+        if tag == TAG_DONE:
+            vals = (np.frombuffer(buf[HEADER_BYTES:].tobytes(), "<f8") if full else
+                    np.full(len(DONE_FIELDS), np.nan))
+            self.done[w] = (step, vals)  # the newest report wins; its step is checked later
         elif tag == TAG_ACK:
-            head = _head(buf, MAGIC_ACK)
-            if head is not None and head[1] == 0 and buf.size == HEADER_BYTES:
-                self.acks.add((w, head[0]))
+            lo, hi = self.ack_window
+            if lo < step <= hi:
+                self.acks.add((w, step))
             else:
                 self.counters.malformed += 1
-        else:  # TAG_STATUS
-            head = _head(buf, MAGIC_STATUS)
-            if head is not None and head[1] == 8 and buf.size == limit:
-                self.statuses.setdefault(w, (head[0], int(buf[HEADER_BYTES:].view("<i8")[0])))
-            else:
-                self.counters.malformed += 1
+        elif tag == TAG_STATUS:
+            code = int(buf[HEADER_BYTES:].view("<i8")[0]) if full else 4
+            self.statuses.setdefault(w, (step, code))
+        elif step == self.step:  # TAG_ASK
+            self.asks.add((w, step))
+        return None
 
     def _malformed(self, w: int, tag: int, why: str) -> None:
         self.counters.malformed += 1
         if tag == TAG_VOTE and w not in self.votes:
             self.absent(w, why)
 
+    def _vote_header(self, w: int, head_buf: np.ndarray) -> None:
+        """A vote read past the quota: a worker that buried this step's vote under its own
+        flood loses it at once, and nobody waits for it until the deadline."""
+        parsed = _head(head_buf, MAGIC)
+        if parsed is not None and parsed[0] == self.step and w not in self.votes:
+            self.absent(w, "its vote came past the flood quota, discarded unread")
+
     def _vote(self, w: int, buf: np.ndarray) -> None:
         head = _head(buf, MAGIC)
         if head is None:
             return self._malformed(w, TAG_VOTE, f"malformed message of {buf.size} bytes")
         step, length = head
-        if step < self.step:
+        if step < self.step or self.draining:
             self.counters.late += 1
-            return
+            return None
         if w in self.votes:
             self.counters.duplicates += 1
-            return
+            return None
         if step > self.step:
             return self._malformed(w, TAG_VOTE, f"message for future step {step}")
         if length == 0 and buf.size == HEADER_BYTES:
@@ -425,6 +477,7 @@ class Outbox:
     MPI: object
     n: int
     log: object
+    what: str = "updates"
     detached: set = field(default_factory=set)
 
     def __post_init__(self):
@@ -439,8 +492,8 @@ class Outbox:
         if (len(pend) >= MAX_PENDING_SENDS
                 or sum(b.nbytes for _, b in pend) + buf.nbytes > MAX_PENDING_BYTES):
             self.detached.add(w)
-            self.log(f"worker {w} detached: {len(pend)} messages from the server undelivered; "
-                     f"it is no longer sent to or waited for")
+            self.log(f"worker {w} detached from the {self.what}: {len(pend)} messages from the "
+                     f"server undelivered; no more {self.what} are sent to it")
             return False
         pend.append((self.comm.Isend([buf, self.MPI.BYTE], dest=w + 1, tag=tag), buf))
         return True

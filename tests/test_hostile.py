@@ -173,7 +173,6 @@ def test_floods_wrong_tags_and_future_steps(tmp_path):
     # one absence per worker and step, whatever the number of messages
     logged = [a[:2] for a in absences(out.stderr)]
     assert len(logged) == len(set(logged)) == res["absent_messages"]
-    assert res["absent_messages"] <= res["steps"] * 4
     # the flood erased nobody else: only the flooder (busy sending) and the future-step
     # sender are ever absent; worker 3 is honest, worker 1's votes are valid
     assert {w for _, w in logged} <= {0, 2}
@@ -237,16 +236,46 @@ def test_a_stuck_worker_is_an_erasure_every_step_and_the_results_are_complete(tm
 
 
 @pytest.mark.timeout(300)
-def test_the_adversary_channel_never_waits_for_a_byzantine(tmp_path):
-    """An omniscient Byzantine (ALIE) that never reads the honest view the server sends it:
-    the server's sends are non-blocking and bounded, the run ends normally."""
-    bad = {"0": {"kind": "skip_view", "steps": "all"}}
+@pytest.mark.parametrize("fault", ["skip_view", "ask_no_read"])
+def test_the_adversary_channel_never_waits_for_a_byzantine(tmp_path, fault):
+    """An omniscient Byzantine (ALIE) that never asks for the honest view, or asks and never
+    reads it: the server's view sends are non-blocking and never waited on, so the run ends
+    with complete results. (A worker that leaves messages it asked for unreceived can make
+    its own MPI_Finalize fail: that ends the job after the results are written, so the exit
+    status is not asserted for ``ask_no_read``.)"""
+    bad = {"0": {"kind": fault, "steps": "all"}}
     out = mpirun(tmp_path, 5, "--epochs", "0.3", "--b", "1", "--byz-select", "first",
                  "--aggregator", "median", "--attack", "alie", "--lr", "0.01", "--deadline",
                  "2", misbehave=bad)
-    res = summary(out)
+    res = summary(out, status=0 if fault == "skip_view" else out.returncode)
     assert res["status"] == "complete" and res["byzantine"] == [0]
     assert absences(out.stderr) == []
+
+
+@pytest.mark.timeout(300)
+def test_a_forged_early_final_report_does_not_end_the_wait(tmp_path):
+    """Worker 1 sends a well-formed final report at step 2 and then hangs at the last step:
+    only a report for the final step counts, so the server ends the job with status 3."""
+    from electionlib.mpi_backend import launch
+    from electionlib.train import TrainConfig
+
+    last = steps(3, 0.3)
+    bad = {"1": [{"kind": "early_done", "steps": [2]}, {"kind": "stuck", "steps": [last]}]}
+    cfg = TrainConfig(dataset="digits", n=3, epochs=0.3, tie="plus")
+    res = launch(cfg, results=tmp_path, deadline=1.0, timeout=250,
+                 extra_args=["--misbehave", json.dumps(bad), "--stall-timeout", "3"])
+    assert res["status"] == "complete, workers killed" and res["unfinished_workers"] == [1]
+
+
+@pytest.mark.timeout(300)
+def test_an_acknowledgement_flood_neither_grows_nor_stops_the_checkpoints(tmp_path):
+    bad = {"0": {"kind": "ack_flood", "copies": 2000, "steps": [2, 3]}}
+    out = mpirun(tmp_path, 3, "--epochs", "0.4", "--tie", "plus", "--checkpoint-every", "2",
+                 misbehave=bad)
+    res = summary(out)
+    assert res["discarded"]["flood"] >= 2 * 2000 - 2 * 8 - 10
+    meta = json.loads((Path(res["results_dir"]) / "checkpoint" / "meta.json").read_text())
+    assert meta["step"] >= 2  # real acknowledgements still commit checkpoints
 
 
 @pytest.fixture(scope="module")
@@ -300,9 +329,33 @@ def test_a_corrupt_checkpoint_piece_ends_resume_on_every_rank(checkpointed, tmp_
 
 @pytest.mark.timeout(200)
 def test_resume_from_a_good_checkpoint_finishes_the_run(checkpointed, tmp_path):
+    """Resumed from its last committed checkpoint, the run ends exactly as it did."""
+    root0, args, ck, _ = checkpointed
+    before = Path(ck).parent
+    want_params = np.load(before / "params.npy")
+    want = pd.read_csv(before / "metrics.csv")
     root, args, _ = _corrupt_copy(checkpointed, tmp_path, lambda ck, s: None)
     res = summary(mpirun(root, 3, *args, "--resume"))
     assert res["status"] == "complete" and res["steps"] == steps(3, 0.4)
+    np.testing.assert_array_equal(np.load(Path(res["results_dir"]) / "params.npy"),
+                                  want_params)
+    got = pd.read_csv(Path(res["results_dir"]) / "metrics.csv")
+    np.testing.assert_array_equal(got[["step", "accuracy", "test_loss"]].to_numpy(),
+                                  want[["step", "accuracy", "test_loss"]].to_numpy())
+
+
+@pytest.mark.timeout(200)
+def test_a_worker_silent_during_resume_ends_every_rank(tmp_path):
+    """A worker that never reports its checkpoint check: after --stall-timeout rank 0 names
+    it in one error line and ends the job (exit 2) instead of waiting."""
+    bad = {"1": {"kind": "stuck_resume"}}
+    args = ["--epochs", "0.3", "--tie", "plus", "--checkpoint-every", "2", "--stall-timeout",
+            "3"]
+    summary(mpirun(tmp_path, 3, *args, misbehave=bad))
+    out = mpirun(tmp_path, 3, *args, "--resume", misbehave=bad, timeout=120)
+    assert out.returncode == 2, out.stdout + out.stderr
+    errors = [ln for ln in out.stdout.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1 and "workers [1] did not report" in errors[0]
 
 
 @pytest.mark.timeout(200)

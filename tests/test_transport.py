@@ -38,31 +38,36 @@ class FakeMPI:
 
 
 class FakeMessage:
-    """A matched message: Recv copies into the caller's buffer (MPI truncation semantics)."""
+    """A matched message: Irecv copies into the caller's buffer when the request completes
+    (MPI truncation semantics: the rest is dropped and the request reports ERR_TRUNCATE)."""
 
-    def __init__(self, comm, data):
-        self.comm, self.data = comm, data
+    def __init__(self, comm, data, arrive_after=0):
+        self.comm, self.data, self.arrive_after = comm, data, arrive_after
 
-    def Recv(self, spec):
+    def Irecv(self, spec):
         buf = spec[0]
         self.comm.receive_buffers.append(buf.size)
-        k = min(buf.size, len(self.data))
-        buf[:k] = np.frombuffer(self.data[:k], np.uint8)
-        if len(self.data) > buf.size:
+        return RecvRequest(self, buf)
+
+
+class RecvRequest:
+    def __init__(self, msg, buf):
+        self.msg, self.buf, self.tests = msg, buf, 0
+
+    def Test(self):
+        self.tests += 1
+        if self.tests <= self.msg.arrive_after:  # its bytes are not all there yet
+            return False
+        data = self.msg.data
+        if isinstance(data, int):  # a lying envelope: only the size exists
+            if data > self.buf.size:
+                raise FakeMPI.Exception(FakeMPI.ERR_TRUNCATE)
+            return True
+        k = min(self.buf.size, len(data))
+        self.buf[:k] = np.frombuffer(data[:k], np.uint8)
+        if len(data) > self.buf.size:
             raise FakeMPI.Exception(FakeMPI.ERR_TRUNCATE)
-
-
-class LyingMessage(FakeMessage):
-    """An envelope that announces ``size`` bytes (we never build them)."""
-
-    def __init__(self, comm, size):
-        super().__init__(comm, b"")
-        self.size = size
-
-    def Recv(self, spec):
-        self.comm.receive_buffers.append(spec[0].size)
-        if self.size > spec[0].size:
-            raise FakeMPI.Exception(FakeMPI.ERR_TRUNCATE)
+        return True
 
 
 class FakeRequest:
@@ -80,23 +85,20 @@ class FakeComm:
         self.sent = []
         self.complete_sends = True
 
-    def put(self, worker, tag, data):
-        self.queues[worker + 1].append((tag, bytes(data)))
+    def put(self, worker, tag, data, arrive_after=0):
+        self.queues[worker + 1].append((tag, bytes(data), arrive_after))
 
     def put_lying(self, worker, tag, size):
-        self.queues[worker + 1].append((tag, size))
+        self.queues[worker + 1].append((tag, size, 0))
 
     def improbe(self, source, tag, status):
         q = self.queues[source]
-        for i, (t, data) in enumerate(q):
+        for i, (t, data, late) in enumerate(q):
             if tag in (FakeMPI.ANY_TAG, t):
                 del q[i]
                 status.tag = t
-                if isinstance(data, int):
-                    status.count = data
-                    return LyingMessage(self, data)
-                status.count = len(data)
-                return FakeMessage(self, data)
+                status.count = data if isinstance(data, int) else len(data)
+                return FakeMessage(self, data, late)
         return None
 
     def Isend(self, spec, dest, tag):
@@ -244,9 +246,12 @@ def test_done_ack_and_status_frames_and_their_malformed_forms():
     comm.put(2, X.TAG_ACK, X.pack_message(6, np.zeros(0, np.uint8), X.MAGIC))  # wrong magic
     comm.put(2, X.TAG_STATUS, X.pack_message(6, np.array([4], "<i8"), X.MAGIC_STATUS))
     box.poll()
-    assert list(box.done) == [0] and box.done[0].tolist() == list(range(len(X.DONE_FIELDS)))
-    assert box.acks == {(1, 6)} and box.statuses == {2: (6, 4)}
-    assert box.counters.malformed == 2 and not box.absences  # not votes: no absence
+    assert list(box.done) == [0] and box.done[0][0] == 7
+    assert box.done[0][1].tolist() == list(range(len(X.DONE_FIELDS)))
+    assert box.finished(7) == {0} and box.finished(8) == set()  # only the final step counts
+    assert box.acks == set()  # the ack window is empty until the server opens it
+    assert box.statuses == {2: (6, 4)}
+    assert box.counters.malformed == 3 and not box.absences  # not votes: no absence
 
 
 def test_outbox_detaches_a_worker_that_never_receives():
@@ -299,3 +304,49 @@ def test_no_pickling_call_and_no_collective_in_the_mpi_modules():
         assert all(owner == "_Faults" for owner, _, _ in sends), sends
         if name == "mpi_backend.py":
             assert len(sends) == 1
+
+
+def test_acks_only_inside_the_window_and_floods_on_any_tag_are_bounded():
+    comm, box, _ = inbox()
+    box.begin(10)
+    box.ack_window = (4, 10)
+    for st in (6, 8, 2, 12, 2**40):  # 2 is committed already, 12 and 2**40 do not exist
+        comm.put(0, X.TAG_ACK, X.pack_message(st, np.zeros(0, np.uint8), X.MAGIC_ACK))
+    for st in range(1000):  # an ack flood: past the quota only headers are read
+        comm.put(1, X.TAG_ACK, X.pack_message(10_000 + st, np.zeros(0, np.uint8),
+                                              X.MAGIC_ACK))
+    while any(comm.queues.values()):
+        box.poll()
+    assert box.acks == {(0, 6), (0, 8)}
+    assert box.counters.flood == 1000 - X.QUOTA
+    box.forget_acks(6)
+    assert box.acks == {(0, 8)}
+
+
+def test_a_final_report_past_the_quota_still_counts():
+    """A flooder's final report, buried under its flood, is read header-only: its worker
+    is finished (timings unknown), so a flood at the end never turns into exit status 3."""
+    comm, box, _ = inbox()
+    box.begin(9)
+    box.draining = True
+    for _ in range(50):
+        comm.put(0, X.TAG_VOTE, vote(8))
+    comm.put(0, X.TAG_DONE, X.pack_message(8, np.ones(len(X.DONE_FIELDS), "<f8"),
+                                           X.MAGIC_DONE))
+    assert box.drain(lambda: box.finished(8) == {0}, time.perf_counter() + 10)
+    assert np.isnan(box.done[0][1]).all() and not box.absences
+
+
+def test_a_receive_whose_bytes_do_not_arrive_stays_in_flight_without_blocking():
+    """A sender that stalls in the middle of a message delays only itself."""
+    comm, box, _ = inbox()
+    box.begin(1)
+    comm.put(0, X.TAG_VOTE, vote(1), arrive_after=10**9)  # never completes
+    comm.put(0, X.TAG_VOTE, vote(1, fill=3))
+    comm.put(1, X.TAG_VOTE, vote(1, fill=4))
+    comm.put(2, X.TAG_VOTE, vote(1, fill=5))
+    t0 = time.perf_counter()
+    missing = box.collect({0, 1, 2}, time.perf_counter() + 1.0)
+    assert missing == {0} and time.perf_counter() - t0 < 5
+    assert box.votes[1].tolist() == [4] * UP and 0 in box._inflight
+    assert len(comm.queues[1]) == 1  # worker 0's next message waits behind the first

@@ -282,7 +282,7 @@ S.final_table(mb, ["q", "scheme"]).pivot_table(index="q", columns="scheme", valu
 # (notebook 03's computation, worst-case attack by $b = 3$ of $n = 9$) at those SNRs.
 
 # %%
-cfg9 = S.figure_grid([(9, 3)], profile, seeds=(0,))[0][1]  # the attack-free n=9 run
+cfg9 = S.figure_grid([(9, 2)], profile, seeds=(0,))[0][1]  # the attack-free n=9 run (short)
 trained = el.train.run(cfg9, progress=False).params
 sa = pd.concat([el.train.sign_agreement(cfg9).assign(model="initial"),
                 el.train.sign_agreement(cfg9, trained).assign(model="trained (no attack)")])
@@ -322,26 +322,26 @@ tS.round(3)
 
 # %% [markdown]
 # ## 8 · The same experiment over MPI
-# $n = 9$, $b = 3$, reverse attack: uncoded vs Bernoulli $E[r]=2$, run through `mpiexec`
+# $n = 9$, $b = 2$, reverse attack: uncoded vs Bernoulli $E[r]=2$, run through `mpiexec`
 # (1 parameter server + 9 workers, one thread each, on this 2-core machine; the workers send
 # 1-bit votes as typed buffers, `electionlib.mpi_backend`) and overlaid on the sim backend's
-# curves for the same configuration and seed (section 2). Without parity mode the workers batch
+# curves for the same configuration and seed (section 1). Without parity mode the workers batch
 # their own partitions, so the curves agree up to float rounding; `tests/test_mpi.py` checks
 # bit-identity in parity mode. Bytes per worker per step and the per-step time breakdown are
 # measured by the MPI runs.
 
 # %%
-mpi_cfgs = [(lab, c) for lab, c in S.figure_grid([(9, 3)], profile, seeds=(0,), scale=scale)
+mpi_cfgs = [(lab, c) for lab, c in S.figure_grid([(9, 2)], profile, seeds=(0,), scale=scale)
             if lab["scheme"] in ("SignSGD-MV (uncoded)", "Bern. code E[r]=2")]
 mpi_runs = {lab["scheme"]: el.mpi_backend.launch(c) for lab, c in mpi_cfgs}
 fig, ax = plt.subplots(figsize=(5.5, 3.4))
-sim9 = fig5[(fig5.n == 9) & (fig5.b == 3) & (fig5.seed == 0)]
+sim9 = fig4[(fig4.n == 9) & (fig4.b == 2) & (fig4.seed == 0)]
 for scheme, r in mpi_runs.items():
     d = sim9[sim9.scheme == scheme]
     line, = ax.plot(d.epoch, d.accuracy, "-", label=f"{scheme} (sim)")
     ax.plot(r["metrics"].epoch, r["metrics"].accuracy, "o--", ms=3, color=line.get_color(),
             label=f"{scheme} (MPI, 10 ranks)")
-ax.set(xlabel="epoch", ylabel="accuracy", title="n=9, b=3, reverse attack: sim vs MPI (seed 0)")
+ax.set(xlabel="epoch", ylabel="accuracy", title="n=9, b=2, reverse attack: sim vs MPI (seed 0)")
 ax.legend(fontsize=7)
 el.experiments.save_figure(fig, "04_mpi_vs_sim")
 plt.show()
