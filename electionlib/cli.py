@@ -13,6 +13,7 @@ import json
 import math
 import os
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -163,6 +164,10 @@ def _train(args) -> int:
     res = train.run_cached(cfg, force=args.force, root=args.results, progress=not args.json)
     s = res.summary
     metric = "final_auc" if "final_auc" in s else "final_accuracy"
+    if args.json_out is not None:
+        from . import experiments
+
+        experiments.atomic_write_text(args.json_out, json.dumps({**s, "backend": args.backend}))
     if args.json:
         print(json.dumps({**s, "backend": args.backend}))
     else:
@@ -209,6 +214,8 @@ def _train_mpi(cfg, args) -> int:
     experiments.save_run(folder, key, res.metrics, res.summary, res.params)
     s = {**res.summary, "results_dir": str(folder)}
     metric = "final_auc" if "final_auc" in s else "final_accuracy"
+    if args.json_out is not None:
+        experiments.atomic_write_text(args.json_out, json.dumps(s))
     if args.json:
         print(json.dumps(s))
     else:
@@ -375,6 +382,9 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--results", default=None, help="results folder (default results/)")
     t.add_argument("--force", action="store_true", help="recompute even if cached")
     t.add_argument("--json", action="store_true", help="print one JSON object (last line)")
+    t.add_argument("--json-out", type=Path, default=None, metavar="FILE",
+                   help="also write the JSON summary to FILE (written before an MPI job that "
+                        "has to end its stuck workers is aborted, so it survives the abort)")
     for sp in (p, t):  # every option's default is shown, with or without a help text
         for action in sp._actions:
             if action.help is None:

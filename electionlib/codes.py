@@ -60,7 +60,7 @@ def prob_no_empty_row(n: int, p: float, k: int) -> float:
 
     Example:
         >>> round(prob_no_empty_row(15, 2 / 15, 15), 3)
-        0.154
+        0.155
     """
     return float((1.0 - (1.0 - p) ** k) ** n)
 

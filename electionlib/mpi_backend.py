@@ -1188,28 +1188,31 @@ def launch(cfg: TrainConfig, *, results=None, parity: bool = False, deadline=Non
     mpiexec = Path(sys.prefix) / "bin" / "mpiexec"
     if not mpiexec.exists():
         raise FileNotFoundError(f"{mpiexec} not found: pip install mpich mpi4py")
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
-        fh.write(json.dumps(cfg.to_dict()))
-        cfg_path = fh.name
-    cmd = [str(mpiexec), "-n", str(cfg.n + 1), sys.executable, "-m", "electionlib", "train",
-           "--backend", "mpi", "--config", cfg_path, "--json", *extra_args]
-    if results is not None:
-        cmd += ["--results", str(results)]
-    if parity:
-        cmd += ["--parity"]
-    if deadline is not None:
-        cmd += ["--deadline", str(deadline)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "ELECTIONLIB_QUIET": "1"}
-    try:
+    with tempfile.TemporaryDirectory(prefix="electionlib-launch-") as tmp:
+        cfg_path, json_out = Path(tmp) / "config.json", Path(tmp) / "summary.json"
+        cfg_path.write_text(json.dumps(cfg.to_dict()))
+        cmd = [str(mpiexec), "-n", str(cfg.n + 1), sys.executable, "-m", "electionlib",
+               "train", "--backend", "mpi", "--config", str(cfg_path), "--json",
+               "--json-out", str(json_out), *extra_args]
+        if results is not None:
+            cmd += ["--results", str(results)]
+        if parity:
+            cmd += ["--parity"]
+        if deadline is not None:
+            cmd += ["--deadline", str(deadline)]
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "ELECTIONLIB_QUIET": "1"}
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
-    finally:
-        os.unlink(cfg_path)
-    res = None
-    if out.returncode in (0, X.EXIT_WORKERS_KILLED):
-        for line in reversed(out.stdout.strip().splitlines()):
-            if line.startswith("{"):
-                res = json.loads(line)
-                break
+        res = None
+        if out.returncode in (0, X.EXIT_WORKERS_KILLED):
+            # the file, not stdout: an MPI_Abort may end the job before rank 0's last output
+            # has been forwarded by mpiexec
+            if json_out.exists():
+                res = json.loads(json_out.read_text())
+            else:
+                for line in reversed(out.stdout.strip().splitlines()):
+                    if line.startswith("{"):
+                        res = json.loads(line)
+                        break
     if res is None:
         raise RuntimeError(f"mpiexec failed ({out.returncode}):\n{out.stdout[-2000:]}\n"
                            f"{out.stderr[-2000:]}")

@@ -131,9 +131,22 @@ def test_a_full_disk_is_one_error_line(tmp_path, monkeypatch, capsys):
     assert "could not write the results to" in err and "No space left on device" in err
 
 
+def test_json_out_writes_the_printed_summary(tmp_path, capsys):
+    """``--json-out FILE`` writes the same summary as ``--json`` prints (MPI runs write it
+    before a job with stuck workers is aborted, so a launcher need not read stdout)."""
+    out = tmp_path / "sub" / "summary.json"
+    (tmp_path / "sub").mkdir()
+    code = cli.main(["train", "--dataset", "digits", "--n", "3", "--epochs", "0.05",
+                     "--results", str(tmp_path), "--json", "--json-out", str(out)])
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert code == 0 and json.loads(out.read_text()) == printed
+    assert printed["steps"] > 0 and printed["backend"] == "sim"
+
+
 def test_help_shows_every_default_and_choice():
     out = _cli("train", "--help").stdout
-    assert "(default: digits)" in out and "(default: 0.001)" in out
+    assert "(default: the preset's, else digits)" in out and "(default: 9)" in out
+    assert "fmnist 1e-4" in " ".join(out.split())  # the per-dataset lr, line breaks aside
     for attack in ("reverse", "worst", "alie", "ipm", "label_shift"):
         assert attack in out
 
