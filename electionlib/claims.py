@@ -32,6 +32,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 __all__ = ["Rule", "Gap", "Ratio", "Threshold", "Holds", "Ordering", "Trend", "Claim",
@@ -143,13 +144,16 @@ class Gap(Rule):
                 c = t[t.scheme == cand].set_index("seed")["value"]
                 if c.empty:
                     raise ValueError(f"cell {cell}: no candidate {cand!r}")
-                seeds = sorted(set(c.index) & set(base.index))
-                if not seeds:
-                    raise ValueError(f"cell {cell}: {cand!r} and the baseline share no seed")
-                g = (c.loc[seeds] - base.loc[seeds]).astype(float)
+                if set(c.index) != set(base.index):
+                    raise ValueError(f"cell {cell}: {cand!r} has seeds {sorted(c.index)}, the "
+                                     f"baseline {sorted(base.index)}: pairs need the same seeds")
+                seeds = sorted(base.index)
+                # NaN (a diverged or missing value) propagates: its cell comes out NO
+                g = (c.loc[seeds] - base.loc[seeds]).to_numpy(float)
                 per.append((cand, float(g.mean()), float(g.min()), float(g.max()), len(seeds)))
-            pick = min(per, key=lambda p: p[1]) if self.mode == "each" else max(
-                per, key=lambda p: p[1])
+            nan = [p for p in per if math.isnan(p[1])]
+            pick = nan[0] if nan else min(per, key=lambda p: p[1]) if self.mode == "each" \
+                else max(per, key=lambda p: p[1])
             cand, gap, lo, hi, k = pick
             out = self._outcome(gap)
             rows.append(dict(cell=cell, candidate=cand, gap=gap, seed_min=lo, seed_max=hi,
@@ -198,7 +202,8 @@ class Ratio(Rule):
         _cover(table, cells)
         rows = []
         for cell in cells:
-            t = table[table["cell"].astype(str) == cell].groupby("scheme")["value"].mean()
+            t = table[table["cell"].astype(str) == cell].groupby("scheme")["value"].agg(
+                lambda v: v.to_numpy(float).mean())  # NaN propagates (-> NO)
             if self.baseline not in t:
                 raise ValueError(f"cell {cell}: no baseline {self.baseline!r}")
             for cand in self.candidates:
@@ -209,8 +214,10 @@ class Ratio(Rule):
                     r = math.nan  # neither reached the target: no evidence of a speed-up
                 elif math.isinf(c):
                     r = 0.0
-                elif math.isinf(b) or c <= 0:
+                elif math.isinf(b) or (c <= 0 < b):
                     r = math.inf
+                elif b <= 0:  # both at time 0 (the target met at the start): no speed-up
+                    r = 1.0
                 else:
                     r = b / c
                 out = ("yes" if r > 1 and r >= self.paper_min else
@@ -259,7 +266,8 @@ class Threshold(Rule):
         _cover(table, cells)
         rows = []
         for cell in cells:
-            x = float(table[table["cell"].astype(str) == cell]["value"].mean())
+            # a NaN value (a diverged run) meets no bound: its cell comes out NO
+            x = float(table[table["cell"].astype(str) == cell]["value"].to_numpy(float).mean())
             out = ("yes" if self._meets(x, self.threshold) else
                    "direction only" if self.direction is not None and self._meets(
                        x, self.direction) else "NO")
@@ -293,7 +301,8 @@ class Holds(Rule):
         rows = []
         for cell in cells:
             t = table[table["cell"].astype(str) == cell]
-            h = t["holds"].astype(bool)
+            # only a real True holds: NaN, None or a string is not evidence
+            h = t["holds"].map(lambda x: isinstance(x, (bool, np.bool_)) and bool(x))
             note = "; ".join(str(x) for x in t["note"]) if "note" in t else ""
             rows.append(dict(cell=cell, holds=bool(h.all()), points=len(h),
                              held=int(h.sum()), note=note,
@@ -316,23 +325,31 @@ class Ordering(Rule):
 
     order: tuple = ()
     slack: float = 0.0
+    #: steps (0-based: step i compares order[i] with order[i + 1]) that claim "≈": checked
+    #: both ways, |a − b| <= slack
+    approx: tuple = ()
 
     @property
     def outcomes(self):
         return ("yes", "NO")
 
     def describe(self) -> str:
-        return (" ≥ ".join(self.order) + f" (means over seeds, {100 * self.slack:g}-point "
-                f"slack per step) in every cell: yes, else NO")
+        sym = [" ≈ " if i in self.approx else " ≥ " for i in range(len(self.order) - 1)]
+        chain = self.order[0] + "".join(o + n for o, n in zip(sym, self.order[1:],
+                                                              strict=True))
+        return (chain + f" (means over seeds, {100 * self.slack:g}-point slack per step; ≈ "
+                f"checked both ways) in every cell: yes, else NO")
 
     def judge(self, table, cells):
         _need(table, ["cell", "scheme", "value"])
         _cover(table, cells)
         rows = []
         for cell in cells:
-            m = table[table["cell"].astype(str) == cell].groupby("scheme")["value"].mean()
+            m = table[table["cell"].astype(str) == cell].groupby("scheme")["value"].agg(
+                lambda v: v.to_numpy(float).mean())  # NaN propagates (-> NO)
             vals = [float(m[s]) for s in self.order]
-            ok = all(a >= b - self.slack for a, b in zip(vals, vals[1:], strict=False))
+            ok = all((abs(a - b) <= self.slack) if i in self.approx else (a >= b - self.slack)
+                     for i, (a, b) in enumerate(zip(vals, vals[1:], strict=False)))
             rows.append(dict(cell=cell, means=" ≥? ".join(f"{x:.3f}" for x in vals), holds=ok,
                              outcome="yes" if ok else "NO"))
         per_cell = pd.DataFrame(rows)
@@ -358,7 +375,8 @@ class Trend(Rule):
     def judge(self, table, cells):
         _need(table, ["cell", "value"])
         _cover(table, cells)
-        vals = [float(table[table["cell"].astype(str) == c]["value"].mean()) for c in cells]
+        vals = [float(table[table["cell"].astype(str) == c]["value"].to_numpy(float).mean())
+                for c in cells]  # NaN propagates: not decreasing -> NO
         down = all(b < a for a, b in zip(vals, vals[1:], strict=False))
         out = "yes" if down and vals[-1] <= self.target else "direction only" if down else "NO"
         per_cell = pd.DataFrame(dict(cell=list(cells), value=vals, outcome=out))
@@ -485,7 +503,7 @@ def _claims() -> list[Claim]:
         Claim("fig5-order", "04", EC, "Fig. 5 (curves)", "no attack ≈ deterministic ≥ "
               "Bernoulli ≥ uncoded", FIG5, "final test accuracy, seed means",
               Ordering(order=("no attack", "Det. code", "Bern. code E[r]=3", UNC),
-                       slack=0.01), converged=True, stand_in=True),
+                       slack=0.01, approx=(0,)), converged=True, stand_in=True),
         Claim("tableA1", "04", EC_S, "Table A.1", "for every target accuracy the codes need "
               "less training time than uncoded", ("n=5,b=1", "n=9,b=2", "n=5,b=2", "n=9,b=3"),
               "modelled time to each declared accuracy (1 Gbit/s), seed-averaged curves",
@@ -661,10 +679,12 @@ def rows_table(rows) -> pd.DataFrame:
 
 
 def registry_commit() -> str:
-    """The last commit that changed this file (the rules' thresholds), or ``unknown``."""
+    """The last commit that changed the rules or their thresholds (this file, and
+    :mod:`electionlib.verdicts` with its time-to-accuracy targets), or ``unknown``."""
     here = Path(__file__).resolve()
     try:
-        out = subprocess.run(["git", "log", "-1", "--format=%h %cs", "--", here.name],
+        out = subprocess.run(["git", "log", "-1", "--format=%h %cs", "--", here.name,
+                              "verdicts.py"],
                              cwd=here.parent, capture_output=True, text=True, timeout=10)
         return out.stdout.strip() or "unknown (not committed)"
     except (OSError, subprocess.SubprocessError):

@@ -99,7 +99,8 @@ def figure_rows(fig4: pd.DataFrame | None, fig5: pd.DataFrame | None, *, profile
             for (n, b), d in df.groupby(["n", "b"]):
                 det = d[d.scheme == "Det. code"].sort_values(["seed", "step"]).accuracy
                 clean = d[d.scheme == "no attack"].sort_values(["seed", "step"]).accuracy
-                same.append(dict(cell=_cell(n, b), holds=len(det) == len(clean)
+                same.append(dict(cell=_cell(n, b), holds=len(det) > 0
+                                 and len(det) == len(clean)
                                  and np.array_equal(det.to_numpy(), clean.to_numpy())))
             rows.append(C.judge("fig4-det-clean", pd.DataFrame(same), budget=budget,
                                 profile=profile, cells=use))

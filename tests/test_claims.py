@@ -56,7 +56,9 @@ def synthetic(rule, cells, outcome):
         return pd.DataFrame(dict(cell=list(cells),
                                  holds=[outcome == "yes" or i > 0 for i in range(len(cells))]))
     if isinstance(rule, C.Ordering):
-        vals = [0.9 - 0.1 * i for i in range(len(rule.order))]
+        vals = [0.9]
+        for i in range(len(rule.order) - 1):  # "≈" steps equal, "≥" steps 0.1 down
+            vals.append(vals[-1] if i in rule.approx else vals[-1] - 0.1)
         if outcome == "NO":
             vals = vals[::-1]
         return pd.DataFrame([dict(cell=c, scheme=s, seed=0, value=v) for c in cells
@@ -79,7 +81,7 @@ def test_every_registered_rule_can_give_each_of_its_outcomes(claim_id):
     for outcome in c.rule.outcomes:
         got, text, per_cell = c.rule.judge(synthetic(c.rule, c.cells, outcome), c.cells)
         assert got == outcome, (claim_id, outcome, text)
-        assert list(per_cell.cell) or len(per_cell) >= len(c.cells)
+        assert set(per_cell.cell.astype(str)) == set(c.cells), (claim_id, per_cell.cell)
     # it can always come out against the artifact
     assert "NO" in c.rule.outcomes
 
@@ -126,6 +128,91 @@ def test_ratio_handles_targets_never_reached():
     assert rule.judge(t, ["x"])[0] == "yes"  # the baseline never got there
     t.loc[1, "value"] = math.inf
     assert rule.judge(t, ["x"])[0] == "NO"  # neither did: no evidence
+
+
+def test_ratio_at_time_zero_for_both_is_no_speed_up():
+    rule = C.Ratio(baseline="u", candidates=("a",))
+    t = pd.DataFrame([dict(cell="x", scheme="u", value=0.0),
+                      dict(cell="x", scheme="a", value=0.0)])
+    assert rule.judge(t, ["x"])[0] == "NO"  # both met the target at the start
+    t.loc[0, "value"] = 5.0
+    assert rule.judge(t, ["x"])[0] == "yes"  # only the candidate did
+
+
+def test_a_nan_value_never_counts_for_the_claim():
+    """A diverged or missing value (NaN) in a declared cell makes that cell NO, in every
+    rule, even when the other rows of the cell would pass."""
+    gap = C.Gap(baseline="u", candidates=("a",), paper_min=0.1)
+    t = gap_table(gap, ["x"], 0.2)
+    t.loc[(t.scheme == "a") & (t.seed == 1), "value"] = math.nan
+    assert gap.judge(t, ["x"])[0] == "NO"
+    thr = C.Threshold(op=">=", threshold=0.8)
+    t = pd.DataFrame(dict(cell=["x", "x"], value=[0.85, math.nan]))
+    assert thr.judge(t, ["x"])[0] == "NO"
+    hold = C.Holds()
+    t = pd.DataFrame(dict(cell=["x", "x"], holds=[True, math.nan]))
+    assert hold.judge(t, ["x"])[0] == "NO"
+    t = pd.DataFrame(dict(cell=["x", "x"], holds=[True, None]))
+    assert hold.judge(t, ["x"])[0] == "NO"
+    order = C.Ordering(order=("p", "q"), slack=0.01)
+    t = pd.DataFrame(dict(cell="x", scheme=["p", "p", "q"], seed=[0, 1, 0],
+                          value=[0.9, math.nan, 0.5]))
+    assert order.judge(t, ["x"])[0] == "NO"
+    trend = C.Trend(target=0.1)
+    t = pd.DataFrame(dict(cell=["a", "b", "b"], value=[0.5, 0.05, math.nan]))
+    assert trend.judge(t, ["a", "b"])[0] == "NO"
+    ratio = C.Ratio(baseline="u", candidates=("a",))
+    t = pd.DataFrame(dict(cell="x", scheme=["u", "a", "a"], value=[5.0, 1.0, math.nan]))
+    assert ratio.judge(t, ["x"])[0] == "NO"
+
+
+def test_gap_pairs_need_the_same_seeds():
+    gap = C.Gap(baseline="u", candidates=("a",), paper_min=0.1)
+    t = gap_table(gap, ["x"], 0.2)
+    t = t[~((t.scheme == "a") & (t.seed == 2))]
+    with pytest.raises(ValueError, match="same seeds"):
+        gap.judge(t, ["x"])
+
+
+def test_an_approximate_step_fails_both_ways():
+    """"no attack ≈ deterministic": a deterministic code far below (or above) the
+    attack-free run breaks the ordering even though every "≥" step holds."""
+    rule = C.Ordering(order=("clean", "det", "code"), slack=0.01, approx=(0,))
+    ok = pd.DataFrame(dict(cell="x", scheme=["clean", "det", "code"], seed=0,
+                           value=[0.80, 0.795, 0.70]))
+    assert rule.judge(ok, ["x"])[0] == "yes"
+    low = ok.assign(value=[0.80, 0.50, 0.40])
+    assert rule.judge(low, ["x"])[0] == "NO"
+    high = ok.assign(value=[0.80, 0.90, 0.70])
+    assert rule.judge(high, ["x"])[0] == "NO"
+    assert "clean ≈ det ≥ code" in rule.describe()
+    assert C.get("fig5-order").rule.approx == (0,)
+
+
+@pytest.mark.parametrize("kind", ["ratio", "threshold", "ordering"])
+def test_the_worst_cell_decides_in_every_rule(kind):
+    """One failing cell among passing ones decides the verdict."""
+    if kind == "ratio":
+        rule = C.Ratio(baseline="u", candidates=("a",), paper_min=2.0)
+        t = pd.DataFrame(dict(cell=["x", "x", "y", "y"], scheme=["u", "a", "u", "a"],
+                              value=[9.0, 3.0, 9.0, 10.0]))
+    elif kind == "threshold":
+        rule = C.Threshold(op=">=", threshold=0.8, direction=0.5)
+        t = pd.DataFrame(dict(cell=["x", "y"], value=[0.9, 0.3]))
+    else:
+        rule = C.Ordering(order=("p", "q"), slack=0.0)
+        t = pd.DataFrame(dict(cell=["x", "x", "y", "y"], scheme=["p", "q", "p", "q"],
+                              seed=0, value=[0.9, 0.5, 0.4, 0.5]))
+    out, _, per = rule.judge(t, ["x", "y"])
+    assert out == "NO" and list(per.outcome) == ["yes", "NO"]
+
+
+def test_gap_best_of_gives_direction_only_and_no():
+    best = C.Gap(baseline="u", candidates=("a", "b"), paper_min=0.1, mode="best")
+    t = gap_table(best, ["x"], 0.05)
+    assert best.judge(t, ["x"])[0] == "direction only"
+    t = gap_table(best, ["x"], -0.05)
+    assert best.judge(t, ["x"])[0] == "NO"
 
 
 def test_gap_with_zero_threshold_has_no_direction_only():

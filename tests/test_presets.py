@@ -83,6 +83,9 @@ def test_dataset_defaults_apply_per_scheme_family_and_a_flag_wins():
     assert (cfg.lr, cfg.momentum) == (0.01, "server")
     cfg = _cfg(["--dataset", "fmnist"])
     assert (cfg.lr, cfg.lr_decay_epochs) == (1e-4, P.standin_decay(None))  # all 60,000
+    assert cfg.lr_decay_epochs == (1.2, 2.4)  # after 72,000 and 144,000 examples
+    # the same examples-seen schedule on the quick profile's 18,000 examples
+    assert _cfg(["--dataset", "fmnist", "--subsample", "18000"]).lr_decay_epochs == (4.0, 8.0)
     assert _cfg(["--dataset", "fmnist", "--lr", "0.5", "--tie", "plus"]).lr == 0.5
     cfg = _cfg(["--dataset", "cifar10", "--n", "9", "--b", "3"])
     assert (cfg.batch, cfg.lr_decay_epochs) == (14, (20.0, 40.0, 80.0))  # Table B.2

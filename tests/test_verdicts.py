@@ -53,6 +53,20 @@ def test_figure_rows_judge_every_claim_of_the_two_figures(gap, outcome):
     assert "targets" in by["tableA1"][0]["budget"]
 
 
+def test_the_deterministic_code_must_be_present_and_identical():
+    """fig4-det-clean: a cell whose deterministic-code curve differs from the attack-free
+    run's by 1e-6 at one evaluation is NO; a cell without it cannot be judged at all."""
+    f4 = fig(PAIRS4, 0.2)
+    missing = f4[~((f4.n == 9) & (f4.scheme == "Det. code"))]
+    with pytest.raises(ValueError, match="no candidate 'Det. code'"):
+        V.figure_rows(missing, fig(PAIRS5, 0.2), profile="quick", budget4="a", budget5="b")
+    off = f4.copy()
+    i = off.index[(off.n == 5) & (off.scheme == "Det. code")][-1]
+    off.loc[i, "accuracy"] -= 1e-6
+    rows = V.figure_rows(off, fig(PAIRS5, 0.2), profile="quick", budget4="a", budget5="b")
+    assert [r for r in rows if r["id"] == "fig4-det-clean"][0]["outcome"] == "NO"
+
+
 def test_figure_rows_on_the_full_profile_subset():
     rows = V.figure_rows(fig([(9, 2)], 0.2), fig([(9, 3)], 0.2), profile="full",
                          budget4="a", budget5="b", subset=True)
