@@ -57,9 +57,19 @@ def _cover(table: pd.DataFrame, cells) -> None:
                          f"cover every cell in which the paper makes the claim")
 
 
-def _worst(per_cell: pd.DataFrame) -> pd.Series:
+def _worst(per_cell: pd.DataFrame, by: str | None = None, low: bool = True) -> pd.Series:
+    """The cell that decides: the worst outcome; among cells with that outcome, the
+    smallest ``by`` (the largest with ``low=False``), NaN first."""
+    if not len(per_cell):
+        return None
     key = per_cell["outcome"].map(_RANK)
-    return per_cell.loc[key.idxmax()] if len(per_cell) else None
+    tied = per_cell[key == key.max()]
+    if by is None or len(tied) == 1:
+        return tied.iloc[0]
+    v = tied[by].astype(float)
+    if v.isna().any():
+        return tied[v.isna()].iloc[0]
+    return tied.loc[v.idxmin() if low else v.idxmax()]
 
 
 @dataclass(frozen=True)
@@ -159,7 +169,7 @@ class Gap(Rule):
             rows.append(dict(cell=cell, candidate=cand, gap=gap, seed_min=lo, seed_max=hi,
                              seeds=k, outcome=out))
         per_cell = pd.DataFrame(rows)
-        w = _worst(per_cell)
+        w = _worst(per_cell, "gap")
         text = "; ".join(
             f"{r.cell}: {r.candidate} {_fmt(r.gap, self.unit)} (seeds {_fmt(r.seed_min, self.unit)}"
             f"…{_fmt(r.seed_max, self.unit)}, {r.seeds})" for r in per_cell.itertuples())
@@ -224,7 +234,7 @@ class Ratio(Rule):
                        "direction only" if r > 1 and self.paper_min > 1 else "NO")
                 rows.append(dict(cell=cell, candidate=cand, speedup=r, outcome=out))
         per_cell = pd.DataFrame(rows)
-        w = _worst(per_cell)
+        w = _worst(per_cell, "speedup")
         text = "; ".join(f"{r.cell} {r.candidate}: {r.speedup:.2f}x" for r in
                          per_cell.itertuples())
         return w["outcome"], f"worst {w['cell']} {w['candidate']}; " + text, per_cell
@@ -273,7 +283,7 @@ class Threshold(Rule):
                        x, self.direction) else "NO")
             rows.append(dict(cell=cell, value=x, outcome=out))
         per_cell = pd.DataFrame(rows)
-        w = _worst(per_cell)
+        w = _worst(per_cell, "value", low=self.op in (">=", ">"))
         text = "; ".join(f"{r.cell}: {r.value:.4g}" for r in per_cell.itertuples())
         return w["outcome"], f"worst {w['cell']}; " + text, per_cell
 

@@ -207,6 +207,16 @@ def test_the_worst_cell_decides_in_every_rule(kind):
     assert out == "NO" and list(per.outcome) == ["yes", "NO"]
 
 
+def test_among_equal_outcomes_the_smallest_effect_is_reported_as_worst():
+    rule = C.Gap(baseline="u", candidates=("a",), paper_min=0.15)
+    t = pd.concat([gap_table(rule, ["x"], 0.10), gap_table(rule, ["y"], 0.004)])
+    out, text, _ = rule.judge(t, ["x", "y"])
+    assert out == "direction only" and text.startswith("worst y")
+    thr = C.Threshold(op="<", threshold=0.3)
+    out, text, _ = thr.judge(pd.DataFrame(dict(cell=["x", "y"], value=[0.2, 0.25])), ["x", "y"])
+    assert out == "yes" and text.startswith("worst y")
+
+
 def test_gap_best_of_gives_direction_only_and_no():
     best = C.Gap(baseline="u", candidates=("a", "b"), paper_min=0.1, mode="best")
     t = gap_table(best, ["x"], 0.05)

@@ -5,6 +5,7 @@ Every measurement here runs at tiny sizes; no test compares a time with a consta
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -318,3 +319,17 @@ def test_benchmark_scripts_quick_smoke():
         lines = [ln for ln in out.splitlines() if ln.startswith("target ")]
         assert lines, f"{script} printed no target line:\n{out}"
         assert all(("MET" in ln) or ("NOT MEASURED" in ln) for ln in lines)
+
+
+def test_bench_train_quick_smoke():
+    """The gradient-share benchmark runs and prints its ratios (the share and the two-process
+    throughput ratio); its target is judged on the declared Fashion-MNIST run, not here."""
+    env = dict(os.environ, ELECTIONLIB_QUIET="1", OMP_NUM_THREADS="1")
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_train.py"),
+                          "--quick"], capture_output=True, text=True, timeout=600, env=env,
+                         cwd=ROOT)
+    assert out.returncode == 0, out.stdout + out.stderr
+    shares = re.findall(r"gradient share (\d+)%", out.stdout)
+    assert len(shares) == 4 and all(0 < int(x) <= 100 for x in shares), out.stdout
+    assert re.search(r"target: gradient share >= 70% .*: \d+% \((MET|NOT MET)\)", out.stdout)
+    assert re.search(r"two single-thread processes [\d.]+ s .*ratio [\d.]+", out.stdout)
