@@ -1,6 +1,6 @@
 """Compiled (numba) kernels for the worker's encoder under the ``coin`` tie rule.
 
-Why a compiled dependency (issue 5): right after a gradient computation, a worker's caches
+Why a compiled dependency: right after a gradient computation, a worker's caches
 and branch predictors are cold, and every small numpy call costs ~10-15 µs instead of
 ~3 µs. The numpy encoder of :func:`electionlib.votes.worker_vote` under ``coin`` makes about
 4 r + 8 such calls (two comparisons and two ``packbits`` over the r gradients, then per

@@ -1,8 +1,8 @@
-"""Performance measurements (issue 5): cost vs n, d and b, side by side, as tidy tables.
+"""Performance measurements: cost vs n, d and b, side by side, as tidy tables.
 
 Every function here *measures* and returns a ``pandas.DataFrame``; nothing asserts an
-absolute time. Ratios (the issue's targets) are only ever taken between rows measured in
-the same table, i.e. in the same run on the same machine, on the same inputs.
+absolute time. Ratios (the project's performance targets) are only ever taken between rows
+measured in the same table, i.e. in the same run on the same machine, on the same inputs.
 
 * :func:`median_time` -- warm-up calls (dropped), then the median of timed repeats;
 * :func:`aggregation_table` -- master-side cost of n messages of dimension d: the packed
@@ -714,7 +714,7 @@ def encode_table(
       worker does; an encode of a stale array that the gradient evicted from the caches
       measured about twice as long.
 
-    ``ratio = encode_seconds / grad_seconds_per_partition`` (the issue's target: <= 0.05 for
+    ``ratio = encode_seconds / grad_seconds_per_partition`` (the project's target: <= 0.05 for
     LeNet-5 and r <= 3). ``encoder`` says which encoder ran: ``numba`` (the compiled kernels
     of :mod:`electionlib._kernels`, used under ``coin`` when numba is available) or
     ``numpy``. With ``compare_numpy`` (default) and the compiled encoder in use, the numpy

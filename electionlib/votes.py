@@ -639,7 +639,7 @@ def worker_vote(grads, tie: str = "plus", *, partition_rngs=None, rng=None):
     by :func:`encode` with an all-ones ``(1, r)`` allocation (coins for a tied local count
     from ``rng``, only if some coordinate is tied) — in a few whole-array operations on the
     unpacked signs, because right after a gradient computation a worker's caches are cold
-    and every small call counts (issue 5: encode + pack within 5% of one partition's
+    and every small call counts (the project's target: encode + pack within 5% of one partition's
     gradient). Under ``coin`` the signs, zero masks, coin merge and (r <= 3) local majority
     run in two compiled calls when numba is available and ``grads`` is float32 or float64
     (:mod:`electionlib._kernels`; :data:`USE_KERNELS`), with the same result and the same
