@@ -164,13 +164,9 @@ def _train(args) -> int:
     res = train.run_cached(cfg, force=args.force, root=args.results, progress=not args.json)
     s = res.summary
     metric = "final_auc" if "final_auc" in s else "final_accuracy"
-    if args.json_out is not None:
-        from . import experiments
-
-        experiments.atomic_write_text(args.json_out, json.dumps({**s, "backend": args.backend}))
-    if args.json:
-        print(json.dumps({**s, "backend": args.backend}))
-    else:
+    if args.json or args.json_out is not None:
+        _emit_json(args, {**s, "backend": args.backend})
+    if not args.json:
         print(f"{cfg.dataset} n={cfg.n} b={cfg.b} code={cfg.code} attack={cfg.attack}: "
               f"{metric} = {s[metric]:.4f} after {s['steps']} steps "
               f"({s['wall_seconds']:.1f} s wall, {s['modelled_seconds']:.1f} s modelled)"
@@ -178,6 +174,18 @@ def _train(args) -> int:
               f"d = {s['model_dimension']:,}, {s['bytes_per_worker_per_step']:,} bytes per "
               f"worker per step; results in {s['results_dir']}")
     return 0
+
+
+def _emit_json(args, summary: dict) -> None:
+    """``--json-out``: write the summary to its file (first, so that it survives an abort
+    that follows); ``--json``: print it as the last line."""
+    text = json.dumps(summary)
+    if args.json_out is not None:
+        from . import experiments
+
+        experiments.atomic_write_text(args.json_out, text)
+    if args.json:
+        print(text)
 
 
 def _train_mpi(cfg, args) -> int:
@@ -214,11 +222,9 @@ def _train_mpi(cfg, args) -> int:
     experiments.save_run(folder, key, res.metrics, res.summary, res.params)
     s = {**res.summary, "results_dir": str(folder)}
     metric = "final_auc" if "final_auc" in s else "final_accuracy"
-    if args.json_out is not None:
-        experiments.atomic_write_text(args.json_out, json.dumps(s))
-    if args.json:
-        print(json.dumps(s))
-    else:
+    if args.json or args.json_out is not None:
+        _emit_json(args, s)
+    if not args.json:
         print(f"[mpi] {cfg.dataset} n={cfg.n} b={cfg.b} code={cfg.code}: {metric} = "
               f"{s[metric]:.4f}; {s['bytes_per_worker_per_step']:,} bytes per worker per step; "
               f"{s['status']}; results in {folder}")

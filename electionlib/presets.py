@@ -100,15 +100,21 @@ def family_of(kw: dict) -> str:
     return "votes"
 
 
+def _scaled_decay(out: dict, dataset, kw: dict) -> dict:
+    """The stand-in's schedule (:data:`STANDIN_DECAY`, in epochs of 18,000) restated for the
+    run's own training-set size; any other schedule is left as it is."""
+    if dataset == "fmnist" and out.get("lr_decay_epochs") == STANDIN_DECAY:
+        out["lr_decay_epochs"] = standin_decay(kw.get("subsample"))
+    return out
+
+
 def defaults(dataset: str, kw: dict) -> dict:
     """The per-dataset defaults for a run with settings ``kw`` (Table B.2's batch and lr
     schedule filled in for CIFAR-10 by n and b)."""
     from . import _validate as v
 
     v.choice("dataset", dataset, tuple(DATASET_DEFAULTS))
-    out = dict(DATASET_DEFAULTS[dataset][family_of(kw)])
-    if dataset == "fmnist" and "lr_decay_epochs" in out:
-        out["lr_decay_epochs"] = standin_decay(kw.get("subsample"))
+    out = _scaled_decay(dict(DATASET_DEFAULTS[dataset][family_of(kw)]), dataset, kw)
     if dataset == "cifar10" and family_of(kw) == "votes":
         n, b = kw.get("n", 9), kw.get("b", 0)
         out["batch"] = TABLE_B2_BATCH.get((n, b), out["batch"])
@@ -132,8 +138,7 @@ class Preset:
         """Every hyper-parameter of the preset for a run with ``kw`` (n, b, code, r, ...)."""
         out = {**self.fixed}
         out.update(self.votes if family_of(kw) == "votes" else self.full_precision)
-        if out.get("dataset") == "fmnist" and out.get("lr_decay_epochs") == STANDIN_DECAY:
-            out["lr_decay_epochs"] = standin_decay(kw.get("subsample"))
+        out = _scaled_decay(out, out.get("dataset"), kw)
         if kw.get("code") == "bernoulli":
             out.update(self.bernoulli)
             if self.bernoulli.get("independent_codes"):
