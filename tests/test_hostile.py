@@ -246,7 +246,10 @@ def test_a_stuck_worker_is_an_erasure_every_step_and_the_results_are_complete(tm
                  extra_args=["--misbehave", json.dumps(bad), "--stall-timeout", "3"])
     assert res["status"] == "complete, workers killed"
     assert res["unfinished_workers"] == [1] and res["steps"] == steps(3, 0.5)
-    assert sorted(s for s, w in res["absences"] if w == 1) == list(range(3, res["steps"] + 1))
+    # absent at every step from the one it got stuck at (before it, only a loaded machine
+    # can make it miss the 0.5 s deadline, so those steps are not asserted)
+    mine = {s for s, w in res["absences"] if w == 1}
+    assert set(range(3, res["steps"] + 1)) <= mine, sorted(mine)
     metrics, _, why = experiments.load_run(res["results_dir"], need_params=True)
     assert why is None and metrics["step"].iloc[-1] == res["steps"]
 
