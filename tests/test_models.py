@@ -155,3 +155,36 @@ def test_registry_with_dataset_object():
 def test_bad_arguments(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+@pytest.mark.parametrize("input_size,channels", [(28, 1), (32, 3)])
+def test_lenet5_inference_pooling_equals_max_pool2d(input_size, channels):
+    # Evaluation takes the strided-maximum pooling; its logits must equal, bit for bit, those
+    # of the layers run as built (max_pool2d), including ties (a constant image: every window
+    # tied) and NaN.
+    m = models.lenet5(channels, 10, input_size=input_size, seed=1)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(17, channels, input_size, input_size, generator=gen)
+    x[3] = 0.5
+    x[5, 0, 7, 9] = float("nan")
+    with torch.no_grad():
+        fast = m(x)
+        slow = m.classifier(m.features(x))
+    exact = dict(rtol=0, atol=0, equal_nan=True)
+    torch.testing.assert_close(fast, slow, **exact)
+    assert torch.isnan(fast[5]).all() and not torch.isnan(fast[4]).any()
+    torch.testing.assert_close(models._max_pool_2x2(x), torch.nn.functional.max_pool2d(x, 2),
+                               **exact)
+    odd = torch.randn(2, 3, 7, 9)
+    assert torch.equal(models._max_pool_2x2(odd), torch.nn.functional.max_pool2d(odd, 2))
+    # with autograd on, the layers run as built: the backward is max_pool2d's
+    y = m(x[:2].clone().requires_grad_(True))
+    seen, stack = set(), [y.grad_fn]
+    while stack:
+        f = stack.pop()
+        if f is not None and f not in seen:
+            seen.add(f)
+            stack += [g for g, _ in f.next_functions]
+    names = {type(f).__name__ for f in seen}
+    assert any("MaxPool2DWithIndices" in n for n in names), names
+    assert not any(n.startswith("Maximum") for n in names), names
