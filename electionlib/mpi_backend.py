@@ -20,11 +20,11 @@ uint8 matrix). Per step:
   ``stall_timeout``). A worker that misses ``drop_after`` steps in a row is no longer
   waited for -- its messages are still read -- and is waited for again as soon as one of
   its messages arrives in time;
-* the server decodes (majority, the robust rule, DRACO's decoder; see
-  :func:`_server_decode` for rows that did not arrive) and sends the update to **each
-  worker itself** (``Isend``: no worker relays it); every rank applies it. The update's
-  header carries the step, a *last step* flag (the server ends the run, on schedule or on
-  divergence) and the newest committed checkpoint.
+* the server decodes with the run's scheme (:mod:`electionlib.schemes`: majority, the
+  robust rule, DRACO's decoder, each with its rule for rows that did not arrive) and sends
+  the update to **each worker itself** (``Isend``: no worker relays it); every rank
+  applies it. The update's header carries the step, a *last step* flag (the server ends
+  the run, on schedule or on divergence) and the newest committed checkpoint.
 
 A worker that fell behind (its update for a step is already waiting when it is about to
 compute that step) **rejoins** by applying the updates it missed without computing their
@@ -85,7 +85,7 @@ import pandas as pd
 import torch
 
 from . import attacks as A
-from . import codes
+from . import codes, schemes
 from . import mpi_transport as X
 from . import train as T
 from . import votes as V
@@ -284,8 +284,8 @@ class _Run:
         self.draco_code = None
         if cfg.code in T.DRACO_CODES:
             self.draco_code = T._draco_code(cfg)
-        self.msg_dtype = np.dtype(np.float32 if self.draco_code is None else
-                                  np.complex128 if cfg.code == "draco-cyclic" else np.float64)
+        sized = schemes.sized(cfg, d)  # wire sizes and dtypes: the scheme's, one definition
+        self.msg_dtype = getattr(sized, "dtype", np.dtype(np.float32))
         G = np.zeros((n, k), dtype=np.uint8)
         if self.rank == 0:
             G[:] = (_allocation(cfg, k, code_rng) if self.vote else
@@ -298,14 +298,15 @@ class _Run:
         self.G = G
         self.byz = A.byzantine_set(G, cfg.b, select=cfg.byz_select, rng=self.byz_rng)
         self.nb = V.packed_length(d)
-        self.up_len, self.down_len = (T.vote_message_bytes(cfg, d) if self.vote else
-                                      (self.msg_dtype.itemsize * d, 4 * d))
+        self.up_len, self.down_len = sized.message_bytes, sized.update_bytes
         self.agg = None
         if not self.vote and self.draco_code is None:
             self.agg = T._agg_callable(cfg)
             self.agg(np.zeros((n, 2), np.float32))  # the rule takes n rows (fails fast)
             if hasattr(self.agg, "reset"):
                 self.agg.reset()
+        # the server's decoder and the update's wire form (electionlib.schemes)
+        self.scheme = schemes.from_config(cfg, d, G=G, rule=self.agg, code=self.draco_code)
         self.test_idx = None
         if cfg.test_subsample is not None and cfg.test_subsample < ds.n_test:
             self.test_idx = np.sort(np.random.default_rng(st["eval"]).choice(
@@ -332,8 +333,7 @@ class _Run:
     def apply(self, upd_buf: np.ndarray, step: int) -> None:
         """``w <- w - lr (u + wd w)`` (with momentum at the master if configured)."""
         cfg = self.cfg
-        upd = torch.from_numpy(_unpack_update(upd_buf, self.vote, self.nb, self.d,
-                                              cfg.quant_bits))
+        upd = torch.from_numpy(self.scheme.unpack_update(upd_buf))
         if cfg.weight_decay:
             upd = upd + cfg.weight_decay * self.w
         if self.mom is not None:
@@ -415,8 +415,7 @@ class _Run:
                             f"no longer waited for (its messages are still read)")
             t1, c1 = time.perf_counter(), time.thread_time()
             got = {wkr: inbox.votes.get(wkr) for wkr in range(n)}
-            upd_buf, note = _server_decode(cfg, got, self.vote, self.nb, self.d, self.agg,
-                                           self.draco_code, self.msg_dtype)
+            upd_buf, note = self.scheme.decode_wire([got.get(i) for i in range(n)])
             if note is not None:
                 degraded["steps"] += 1
                 if note != degraded["last"]:
@@ -1093,80 +1092,25 @@ def _multibit_message(cfg, g_all, cols, every, attacking, rng) -> np.ndarray:
     if len(cols) == 0:
         return np.zeros(0, np.uint8)
     q = cfg.quant_bits
-    s = T.multibit_signs(g_all, cfg.tie)
+    s = schemes.multibit_signs(g_all, cfg.tie)
     own = s[cols] if every else s
     avg = (np.ones((1, len(cols)), np.uint8) @ own) / np.array([len(cols)])[:, None]
-    msg = T.quantize(avg, q)[0]
+    msg = schemes.quantize(avg, q)[0]
     if attacking:
         if cfg.attack == "reverse":
             msg = -msg
         elif cfg.attack == "directional":
             msg = np.ones_like(msg)
         elif cfg.attack == "random":
-            msg = rng.choice(T._levels(q), size=msg.shape[0])
+            msg = rng.choice(schemes._levels(q), size=msg.shape[0])
         elif cfg.attack == "worst":
             msg = -np.sign(s.sum(axis=0))
-    return T.multibit_pack(msg, q)
+    return schemes.multibit_pack(msg, q)
 
 
-def _server_decode(cfg, got, vote, nb, d, agg, draco_code=None, msg_dtype=np.float32):
-    """The update bytes from the messages that arrived (``None``: absent), and a note when
-    the rule had to be re-derived for the rows present (else None).
-
-    Absent votes abstain (the majority of the present votes; the multi-bit mean of the
-    present levels); an absent DRACO message is an adversarial (NaN) row for the decoder;
-    a robust rule that cannot take the rows that arrived is re-derived for them
-    (:func:`electionlib.aggregators.for_rows`); with no row at all the update is zero.
-    """
-    n = cfg.n
-    if vote and cfg.quant_bits > 1:  # mean of the present workers' levels, quantized again
-        q = cfg.quant_bits
-        rows = [T.multibit_unpack(p, q, d) for _, p in sorted(got.items()) if p is not None]
-        mean = np.stack(rows).mean(axis=0) if rows else np.zeros(d)
-        return T.multibit_pack(T.quantize(mean, q), q), None
-    if vote:
-        bits = np.zeros((n, nb), np.uint8)
-        pres = np.zeros((n, nb), np.uint8)
-        for i, payload in got.items():
-            if payload is None:
-                continue
-            bits[i] = payload[:nb]
-            if cfg.tie == "abstain":
-                pres[i] = payload[nb:]
-            else:
-                pres[i] = 0xFF
-                pres[i, -1] &= V._tail_mask(d)
-        val, ties = V.majority(bits, d, pres, return_ties=True)
-        nz = ~ties
-        nz[-1] &= V._tail_mask(d)
-        return np.concatenate([val, nz]), None
-    if draco_code is not None:  # every node's message; an absent one is NaN (adversarial)
-        msgs = np.full((n, d), np.nan, dtype=msg_dtype)
-        for i, p in got.items():
-            if p is not None:
-                msgs[i] = np.frombuffer(p.tobytes(), dtype=msg_dtype)
-        with np.errstate(all="ignore"):
-            total = np.real(draco_code.decode(msgs))
-        return (total / n).astype(np.float32).view(np.uint8), None
-    rows = [np.frombuffer(p.tobytes(), dtype=np.float32) for i, p in sorted(got.items())
-            if p is not None]
-    if not rows:
-        return np.zeros(d, np.float32).view(np.uint8), "no message arrived; no update"
-    from .aggregators import for_rows
-
-    rule, note = for_rows(agg, len(rows))
-    return np.asarray(rule(np.stack(rows)), dtype=np.float32).view(np.uint8), note
-
-
-def _unpack_update(buf: np.ndarray, vote: bool, nb: int, d: int, q: int = 1) -> np.ndarray:
-    if vote and q > 1:
-        return T.multibit_unpack(buf, q, d).astype(np.float32)
-    if not vote:
-        return np.frombuffer(buf.tobytes(), dtype=np.float32).copy()
-    val = V.unpack(buf[:nb], d).astype(np.float32)
-    nz = np.unpackbits(buf[nb:], count=d).astype(bool)
-    val[~nz] = 0.0
-    return val
+def payload_bytes(cfg: TrainConfig, d: int) -> int:
+    """Payload bytes of one worker's frame on this backend (:mod:`electionlib.schemes`)."""
+    return schemes.sized(cfg, d).message_bytes
 
 
 def launch(cfg: TrainConfig, *, results=None, parity: bool = False, deadline=None,

@@ -45,6 +45,7 @@ from . import attacks as A
 from . import codes, data, models
 from . import votes as V
 from ._progress import progress as _bar
+from .schemes import _levels, multibit_signs, quantize
 
 __all__ = ["TrainConfig", "RunResult", "run", "run_cached", "modelled_step_seconds",
            "VOTE_CODES", "DRACO_CODES"]
@@ -372,62 +373,6 @@ def _allocation(cfg: TrainConfig, k: int, rng) -> np.ndarray:
     raise AssertionError(cfg.code)
 
 
-def _levels(bits: int) -> np.ndarray:
-    """``2**bits`` levels evenly spaced in [-1, 1], exactly antisymmetric (``-lv == lv[::-1]``
-    in floating point), so a reversed message is again exactly a level."""
-    lv = np.linspace(-1.0, 1.0, 2**bits)
-    return (lv - lv[::-1]) / 2
-
-
-def quantize(x: np.ndarray, bits: int) -> np.ndarray:
-    """Round each value to the nearest of ``2**bits`` levels evenly spaced in [-1, 1].
-
-    For ``bits = 1`` the levels are {-1, +1} and 0 (a tie) is kept as 0 (does not move).
-
-    Example:
-        >>> quantize(np.array([-0.9, -0.2, 0.0, 0.5, 0.34]), 2).round(3).tolist()
-        [-1.0, -0.333, 0.0, 0.333, 0.333]
-    """
-    lv = _levels(bits)
-    idx = np.abs(x[..., None] - lv).argmin(axis=-1)
-    out = lv[idx]
-    if bits == 1:
-        out = np.where(x == 0, 0.0, out)
-    elif (lv == 0).sum() == 0:
-        # even number of levels: exact midpoint 0 between -1/3 and 1/3 -> do not move
-        out = np.where(x == 0, 0.0, out)
-    return out
-
-
-def multibit_pack(values: np.ndarray, bits: int) -> np.ndarray:
-    """Pack quantized values (each a level of :func:`quantize` or exactly 0) as ``bits``
-    bit-planes of the level index plus one plane marking the zeros: ``(bits + 1) *
-    ceil(d/8)`` bytes — the wire format of the multi-bit extension on the mpi backend.
-
-    Example:
-        >>> x = quantize(np.array([-1.0, 0.3, 0.0, 1.0]), 2)
-        >>> buf = multibit_pack(x, 2)
-        >>> buf.size, np.array_equal(multibit_unpack(buf, 2, 4), x)
-        (3, True)
-    """
-    lv = _levels(bits)
-    x = np.asarray(values, dtype=np.float64)
-    idx = np.abs(x[:, None] - lv).argmin(axis=1)
-    planes = [np.packbits((idx >> t) & 1) for t in range(bits)]
-    return np.concatenate(planes + [np.packbits(x == 0)]).astype(np.uint8)
-
-
-def multibit_unpack(buf: np.ndarray, bits: int, d: int) -> np.ndarray:
-    """Inverse of :func:`multibit_pack`: float64 values ``(d,)``."""
-    nb = V.packed_length(d)
-    idx = np.zeros(d, dtype=np.int64)
-    for t in range(bits):
-        idx |= np.unpackbits(buf[t * nb : (t + 1) * nb], count=d).astype(np.int64) << t
-    out = _levels(bits)[idx]
-    out[np.unpackbits(buf[bits * nb : (bits + 1) * nb], count=d).astype(bool)] = 0.0
-    return out
-
-
 def modelled_step_seconds(max_load: int, t_partition: float, t_encode: float,
                           t_decode: float, n: int, up_bytes: float, down_bytes: float,
                           bandwidth: float) -> float:
@@ -711,15 +656,6 @@ def vote_message_bytes(cfg: TrainConfig, d: int) -> tuple[int, int]:
     if cfg.quant_bits > 1:
         return (cfg.quant_bits + 1) * nb, (cfg.quant_bits + 1) * nb
     return nb * (2 if cfg.tie == "abstain" else 1), 2 * nb
-
-
-def multibit_signs(g: np.ndarray, tie: str) -> np.ndarray:
-    """Per-coordinate signs for the multi-bit extension: ``sign(g)``, with NaN and inf as 0
-    (as in :mod:`electionlib.votes`) and 0 as +1 under ``tie='plus'``."""
-    s = np.sign(np.where(np.isfinite(g), g, 0))
-    if tie == "plus":
-        s[s == 0] = 1
-    return s
 
 
 def _multibit_step(cfg, g, G, byz, worker_rngs, t0):

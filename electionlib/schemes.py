@@ -1,0 +1,681 @@
+"""Schemes: one object per family, the step's encode and decode with their wire format.
+
+A scheme answers four questions, the same way for the ``sim`` trainer, the ``mpi`` backend
+and a user's own PyTorch loop:
+
+* :meth:`~ElectionVote.partitions` ``(i)``: the data partitions worker ``i`` computes;
+* :attr:`~ElectionVote.message_bytes`: the exact payload size of one worker's message, the
+  one place where wire sizes are defined (:data:`HEADER_BYTES` more travel as its frame
+  header on the ``mpi`` backend, :func:`wire_bytes`);
+* :meth:`~ElectionVote.encode` ``(i, grads)``: worker ``i``'s message, as the bytes it sends
+  (``uint8``), from the gradients of its partitions;
+* :meth:`~ElectionVote.decode` ``(messages)``: the server's update ``(d,)`` float32 from the
+  list of received messages, one per worker, ``None`` for an absent one. A message of the
+  wrong size or dtype is Byzantine data and counts as absent, never as an error.
+
+=================== ============================================ ==========================
+family              message                                       decoder
+=================== ============================================ ==========================
+:class:`ElectionVote` majority of the signs of its partitions,  majority of the votes
+                    1 bit a coordinate (2 under ``abstain``)     (Section 2.2, eq. 1)
+:class:`MultiBitVote` mean partition sign rounded to ``2**q``    mean of the levels, rounded
+                    levels, ``q + 1`` bit-planes                  again (Section 2.2)
+:class:`RobustAggregate` the float32 gradient                    a rule of
+                                                                  :mod:`electionlib.aggregators`
+:class:`Draco`      the DRACO node message, float64 (repetition) the code's decoder, / P
+                    or complex128 (cyclic)                        (DRACO Section 3)
+=================== ============================================ ==========================
+
+DRACO's wire format is the float64 / complex128 that the ``mpi`` backend sends (its encoder
+and decoder work in double precision); DRACO's own paper counts float32 / complex64, half of
+it. Every message size this project reports is the bytes really sent.
+
+:meth:`ElectionVote.step` and :func:`step_optimizer` serve a user's own training loop: hand
+them the ``k`` partition gradients of a step (torch tensors or numpy) and get the decoded
+update, or have it written into the parameters' ``.grad`` and a torch optimizer stepped
+(``examples/own_training_loop.py``).
+
+Example:
+    >>> import numpy as np
+    >>> from electionlib import codes
+    >>> vote = ElectionVote(codes.uncoded(3), d=4, tie="plus")
+    >>> g = np.array([[1., -1, 2, -3], [1, 1, -2, -3], [-1, -1, 2, 3]])
+    >>> vote.step(g).tolist()
+    [1.0, -1.0, 1.0, -1.0]
+    >>> vote.message_bytes, wire_bytes(vote)
+    (1, 17)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from . import _validate as v
+from . import attacks as A
+from . import codes
+from . import mpi_transport as X
+from . import votes as V
+
+__all__ = [
+    "HEADER_BYTES",
+    "wire_bytes",
+    "ElectionVote",
+    "MultiBitVote",
+    "RobustAggregate",
+    "Draco",
+    "from_config",
+    "sized",
+    "step_optimizer",
+]
+
+#: Bytes of the frame header in front of every message on the ``mpi`` backend (magic, step,
+#: payload length), as :mod:`electionlib.mpi_transport` defines the frame.
+HEADER_BYTES = X.HEADER_BYTES
+
+
+# --------------------------------------------------------------------------- multi-bit wire
+
+
+def multibit_signs(g: np.ndarray, tie: str) -> np.ndarray:
+    """Per-coordinate signs for the multi-bit extension: ``sign(g)``, with NaN and inf as 0
+    (as in :mod:`electionlib.votes`) and 0 as +1 under ``tie='plus'``."""
+    s = np.sign(np.where(np.isfinite(g), g, 0))
+    if tie == "plus":
+        s[s == 0] = 1
+    return s
+
+
+def _levels(bits: int) -> np.ndarray:
+    """``2**bits`` levels evenly spaced in [-1, 1], exactly antisymmetric (``-lv == lv[::-1]``
+    in floating point), so a reversed message is again exactly a level."""
+    lv = np.linspace(-1.0, 1.0, 2**bits)
+    return (lv - lv[::-1]) / 2
+
+
+def quantize(x: np.ndarray, bits: int) -> np.ndarray:
+    """Round each value to the nearest of ``2**bits`` levels evenly spaced in [-1, 1].
+
+    For ``bits = 1`` the levels are {-1, +1} and 0 (a tie) is kept as 0 (does not move).
+
+    Example:
+        >>> quantize(np.array([-0.9, -0.2, 0.0, 0.5, 0.34]), 2).round(3).tolist()
+        [-1.0, -0.333, 0.0, 0.333, 0.333]
+    """
+    lv = _levels(bits)
+    idx = np.abs(x[..., None] - lv).argmin(axis=-1)
+    out = lv[idx]
+    if bits == 1:
+        out = np.where(x == 0, 0.0, out)
+    elif (lv == 0).sum() == 0:
+        # even number of levels: exact midpoint 0 between -1/3 and 1/3 -> do not move
+        out = np.where(x == 0, 0.0, out)
+    return out
+
+
+def multibit_pack(values: np.ndarray, bits: int) -> np.ndarray:
+    """Pack quantized values (each a level of :func:`quantize` or exactly 0) as ``bits``
+    bit-planes of the level index plus one plane marking the zeros: ``(bits + 1) *
+    ceil(d/8)`` bytes — the wire format of the multi-bit extension on the mpi backend.
+
+    Example:
+        >>> x = quantize(np.array([-1.0, 0.3, 0.0, 1.0]), 2)
+        >>> buf = multibit_pack(x, 2)
+        >>> buf.size, np.array_equal(multibit_unpack(buf, 2, 4), x)
+        (3, True)
+    """
+    lv = _levels(bits)
+    x = np.asarray(values, dtype=np.float64)
+    idx = np.abs(x[:, None] - lv).argmin(axis=1)
+    planes = [np.packbits((idx >> t) & 1) for t in range(bits)]
+    return np.concatenate(planes + [np.packbits(x == 0)]).astype(np.uint8)
+
+
+def multibit_unpack(buf: np.ndarray, bits: int, d: int) -> np.ndarray:
+    """Inverse of :func:`multibit_pack`: float64 values ``(d,)``."""
+    nb = V.packed_length(d)
+    idx = np.zeros(d, dtype=np.int64)
+    for t in range(bits):
+        idx |= np.unpackbits(buf[t * nb : (t + 1) * nb], count=d).astype(np.int64) << t
+    out = _levels(bits)[idx]
+    out[np.unpackbits(buf[bits * nb : (bits + 1) * nb], count=d).astype(bool)] = 0.0
+    return out
+
+
+# --------------------------------------------------------------------------- families
+
+
+def wire_bytes(scheme) -> int:
+    """Bytes one worker hands the transport per step: the header plus the payload."""
+    return HEADER_BYTES + int(scheme.message_bytes)
+
+
+def _as_numpy(grads, name: str = "grads") -> np.ndarray:
+    try:  # torch tensors without importing torch here
+        grads = grads.detach().cpu().numpy()
+    except AttributeError:
+        pass
+    g = np.asarray(grads)
+    if g.ndim != 2 or g.shape[0] < 1 or not np.issubdtype(g.dtype, np.number):
+        raise ValueError(f"{name} must be a real 2-D (rows >= 1, d) array, got shape "
+                         f"{g.shape} dtype {g.dtype}")
+    return g
+
+
+def _payload(message, size: int) -> np.ndarray | None:
+    """The message as ``uint8`` bytes when it is exactly ``size`` bytes, else None (absent)."""
+    if message is None:
+        return None
+    m = np.asarray(message)
+    if m.dtype != np.uint8 or m.ndim != 1 or m.size != size:
+        return None
+    return m
+
+
+def _full_mask(d: int) -> np.ndarray:
+    """Packed mask with every one of ``d`` coordinates present (zero padding)."""
+    m = np.full(V.packed_length(d), 0xFF, np.uint8)
+    m[-1] &= V._tail_mask(d)
+    return m
+
+
+def _check_messages(messages, n: int) -> list:
+    if not isinstance(messages, Sequence) or isinstance(messages, (str, bytes)):
+        raise ValueError(f"messages must be a sequence of n={n} messages (None for an absent "
+                         f"one), got {type(messages).__name__}")
+    if len(messages) != n:
+        raise ValueError(f"messages has {len(messages)} entries, expected one per worker "
+                         f"(n={n})")
+    return list(messages)
+
+
+def _streams(seed, n: int, k: int):
+    """Per-worker Generators and, per worker, its own copy of every partition's stream (the
+    coins for ``sign(0)``: every holder of partition j draws the same coins)."""
+    ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+    workers_ss, parts_ss = ss.spawn(2)
+    workers = [np.random.default_rng(s) for s in workers_ss.spawn(n)]
+    part_children = parts_ss.spawn(k)
+    return workers, part_children
+
+
+class _Family:
+    """What every scheme shares: sizes, partitions, the user-facing step."""
+
+    n: int
+    d: int
+
+    def partitions(self, i: int) -> np.ndarray:
+        i = v.integer("i", i, lo=0, hi=self.n - 1)
+        return np.flatnonzero(self.G[i])
+
+    def _local(self, i: int, grads) -> np.ndarray:
+        g = _as_numpy(grads)
+        want = (len(self.partitions(i)), self.d)
+        if g.shape != want:
+            raise ValueError(f"grads of worker {i} must have shape {want} (its partitions, d), "
+                             f"got {g.shape}")
+        return g
+
+    def step(self, partition_grads, *, byzantine=(), attack: str = "none", rng=None):
+        """One whole step in one process: every worker encodes its partitions' gradients,
+        the ``byzantine`` workers replace their messages by ``attack``
+        (:meth:`attack_message`), and the server decodes.
+
+        Args:
+            partition_grads: ``(k, d)`` gradients, one row per partition (numpy or torch).
+            byzantine: indices of the Byzantine workers.
+            attack: an attack of this family (vote attacks for votes, gradient attacks
+                otherwise).
+            rng: Generator or seed for randomised attacks.
+
+        Returns:
+            the update ``(d,)``: float32 numpy, or a torch tensor when the input is one.
+        """
+        g = _as_numpy(partition_grads, "partition_grads")
+        if g.shape != (self.k, self.d):
+            raise ValueError(f"partition_grads must have shape (k, d) = ({self.k}, {self.d}), "
+                             f"got {g.shape}")
+        byz = sorted({v.integer("byzantine worker", int(b), lo=0, hi=self.n - 1)
+                      for b in byzantine})
+        msgs = [self.encode(i, g[self.partitions(i)]) if len(self.partitions(i)) else None
+                for i in range(self.n)]
+        if attack != "none" and byz:
+            gen = None if rng is None else v.rng(rng)
+            honest = [m for i, m in enumerate(msgs) if i not in byz and m is not None]
+            for i in byz:
+                msgs[i] = self.attack_message(attack, msgs[i], honest=honest, rng=gen,
+                                              partition_grads=g)
+        u = self.decode(msgs)
+        try:
+            import torch
+
+            if isinstance(partition_grads, torch.Tensor):
+                return torch.from_numpy(u).to(partition_grads.device)
+        except ImportError:  # pragma: no cover - torch is a dependency of the trainer only
+            pass
+        return u
+
+
+class ElectionVote(_Family):
+    """Election-coded SignSGD votes: worker ``i`` sends the majority of the signs of the
+    partitions ``G[i]`` assigns it, the server takes the majority of the votes.
+
+    Args:
+        G: ``(n, k)`` 0/1 allocation (:mod:`electionlib.codes`).
+        d: coordinates.
+        tie: ``sign(0)`` and local-tie rule, one of :data:`electionlib.votes.TIE_RULES`.
+        seed: int or ``SeedSequence`` for the ``coin`` streams (ignored otherwise); or pass
+            ``worker_rngs`` (``n`` Generators) and ``partition_seeds`` (``k`` SeedSequences,
+            each worker draws its own copy) to reproduce a trainer's streams.
+
+    Wire format: packed signs, ``ceil(d/8)`` bytes (``numpy.packbits`` order, zero padding);
+    under ``abstain`` a presence mask of the same size follows. A worker with no partition
+    sends nothing. The decoded update is +1 / -1 by the majority of the present votes, 0
+    where the count is tied (that coordinate does not move).
+
+    Reference: Section 2.2 (encoder E_i = local majority, decoder = majority), eq. (1).
+    """
+
+    family = "vote"
+
+    def __init__(self, G, d: int, *, tie: str = "coin", seed=0, worker_rngs=None,
+                 partition_seeds=None):
+        self.G = v.allocation(G)
+        self.n, self.k = self.G.shape
+        self.d = v.integer("d", d, lo=1)
+        self.tie = v.choice("tie", tie, V.TIE_RULES)
+        self.nb = V.packed_length(self.d)
+        workers, parts = _streams(seed, self.n, self.k)
+        if worker_rngs is not None:
+            if len(worker_rngs) != self.n:
+                raise ValueError(f"worker_rngs has {len(worker_rngs)} generators, expected "
+                                 f"n={self.n}")
+            workers = list(worker_rngs)
+        if partition_seeds is not None:
+            if len(partition_seeds) != self.k:
+                raise ValueError(f"partition_seeds has {len(partition_seeds)} entries, "
+                                 f"expected k={self.k}")
+            parts = list(partition_seeds)
+        self.worker_rngs = workers
+        # worker i's own copies of its partitions' streams (the coins every holder shares)
+        self._part_rngs = [{int(j): np.random.default_rng(parts[j])
+                            for j in np.flatnonzero(self.G[i])} for i in range(self.n)]
+
+    @property
+    def message_bytes(self) -> int:
+        """Payload bytes of a worker's vote: ``ceil(d/8)``, twice that under ``abstain``."""
+        return self.nb * (2 if self.tie == "abstain" else 1)
+
+    @property
+    def update_bytes(self) -> int:
+        """Payload bytes of the update sent back: the signs and a nonzero mask."""
+        return 2 * self.nb
+
+    def encode(self, i: int, grads) -> np.ndarray:
+        """Worker ``i``'s vote, ``uint8 (message_bytes,)``, from the ``(r_i, d)`` gradients of
+        :meth:`partitions` ``(i)`` in that order (:func:`electionlib.votes.worker_vote`)."""
+        g = self._local(i, grads)
+        cols = self.partitions(i)
+        if len(cols) == 0:
+            return np.zeros(0, np.uint8)
+        prngs = [self._part_rngs[i][int(j)] for j in cols] if self.tie == "coin" else None
+        bits, pres = V.worker_vote(g, self.tie, partition_rngs=prngs,
+                                   rng=self.worker_rngs[i])
+        if self.tie == "abstain":
+            return np.concatenate([bits, pres])
+        return bits
+
+    def attack_message(self, attack: str, message, *, honest=(), rng=None,
+                       partition_grads=None) -> np.ndarray:
+        """What a Byzantine worker sends instead of ``message`` (vote attacks act on bits;
+        ``worst`` reverses the true majority of every partition's sign, which an omniscient
+        adversary computes from ``partition_grads``)."""
+        v.choice("attack", attack, A.VOTE_ATTACKS)
+        nb, d = self.nb, self.d
+        m = _payload(message, self.message_bytes)
+        bits = np.zeros(nb, np.uint8) if m is None else m[:nb].copy()
+        pres = _full_mask(d) if m is None or self.tie != "abstain" else m[nb:].copy()
+        target = None
+        if attack == "worst":
+            if partition_grads is None:
+                raise ValueError("attack='worst' needs partition_grads (the omniscient "
+                                 "adversary's view of every partition)")
+            pbits, ppres = V.sign_bits(_as_numpy(partition_grads), "plus"
+                                       if self.tie == "coin" else self.tie)
+            target = V.majority(pbits, d, ppres)
+        out = A.attack_vote(attack, bits, d, rng=rng, target=target)
+        if attack == "reverse":
+            out &= pres  # a reversed abstention is still an abstention
+        else:
+            pres = _full_mask(d)
+        return np.concatenate([out, pres]) if self.tie == "abstain" else out
+
+    def decode_packed(self, messages) -> np.ndarray:
+        """The update in its wire form: packed signs then packed nonzero mask
+        ``(2 ceil(d/8),)``; absent or malformed votes abstain."""
+        msgs = _check_messages(messages, self.n)
+        nb = self.nb
+        bits = np.zeros((self.n, nb), np.uint8)
+        pres = np.zeros((self.n, nb), np.uint8)
+        full = _full_mask(self.d)
+        for i, msg in enumerate(msgs):
+            m = _payload(msg, self.message_bytes)
+            if m is None:
+                continue
+            bits[i] = m[:nb]
+            pres[i] = m[nb:] if self.tie == "abstain" else full
+        val, ties = V.majority(bits, self.d, pres, return_ties=True)
+        nz = ~ties
+        nz[-1] &= V._tail_mask(self.d)
+        return np.concatenate([val, nz])
+
+    def decode_wire(self, messages) -> tuple[np.ndarray, None]:
+        """The update as the server sends it (:meth:`decode_packed`), and no note."""
+        return self.decode_packed(messages), None
+
+    def unpack_update(self, buf) -> np.ndarray:
+        """A worker's view of the update bytes: float32 ``(d,)``."""
+        return unpack_vote_update(buf, self.d)
+
+    def decode(self, messages) -> np.ndarray:
+        """The update ``(d,)`` float32: +1 / -1 by majority, 0 where tied or nobody voted."""
+        return self.unpack_update(self.decode_packed(messages))
+
+
+def unpack_vote_update(buf: np.ndarray, d: int) -> np.ndarray:
+    """A vote update's wire form (signs, nonzero mask) as float32 ``(d,)``."""
+    nb = V.packed_length(d)
+    val = V.unpack(buf[:nb], d).astype(np.float32)
+    val[~np.unpackbits(buf[nb:2 * nb], count=d).astype(bool)] = 0.0
+    return val
+
+
+class MultiBitVote(_Family):
+    """The multi-bit extension of Section 2.2: worker ``i`` averages the signs of its
+    partitions and rounds to the nearest of ``2**bits`` levels evenly spaced in [-1, 1]; the
+    server averages the present workers' levels and rounds again (``bits = 1`` would be the
+    majority vote).
+
+    Wire format: ``bits`` bit-planes of the level index plus one plane marking exact zeros,
+    ``(bits + 1) ceil(d/8)`` bytes, both ways.
+    """
+
+    family = "multibit"
+
+    def __init__(self, G, d: int, *, bits: int = 2, tie: str = "coin"):
+        self.G = v.allocation(G)
+        self.n, self.k = self.G.shape
+        self.d = v.integer("d", d, lo=1)
+        self.bits = v.integer("bits", bits, lo=2, hi=8)
+        self.tie = v.choice("tie", tie, V.TIE_RULES)
+
+    @property
+    def message_bytes(self) -> int:
+        return (self.bits + 1) * V.packed_length(self.d)
+
+    update_bytes = message_bytes
+
+    def level_of(self, signs: np.ndarray) -> np.ndarray:
+        """A worker's level per coordinate: the mean of its ``(r, d)`` partition signs,
+        rounded to the nearest of the ``2**bits`` levels."""
+        r = signs.shape[0]
+        return quantize((np.ones((1, r)) @ signs) / np.array([r])[:, None], self.bits)[0]
+
+    def encode(self, i: int, grads) -> np.ndarray:
+        """Worker ``i``'s message: its level per coordinate, packed (:func:`multibit_pack`)."""
+        g = self._local(i, grads)
+        if g.shape[0] == 0:
+            return np.zeros(0, np.uint8)
+        return multibit_pack(self.level_of(multibit_signs(g, self.tie)), self.bits)
+
+    def attack_message(self, attack: str, message, *, honest=(), rng=None,
+                       partition_grads=None) -> np.ndarray:
+        v.choice("attack", attack, A.VOTE_ATTACKS)
+        m = _payload(message, self.message_bytes)
+        msg = np.zeros(self.d) if m is None else multibit_unpack(m, self.bits, self.d)
+        if attack == "reverse":
+            msg = -msg
+        elif attack == "directional":
+            msg = np.ones(self.d)
+        elif attack == "random":
+            msg = v.rng(rng).choice(_levels(self.bits), size=self.d)
+        elif attack == "worst":
+            if partition_grads is None:
+                raise ValueError("attack='worst' needs partition_grads")
+            msg = -np.sign(multibit_signs(_as_numpy(partition_grads), self.tie).sum(axis=0))
+        return multibit_pack(msg, self.bits)
+
+    def decode_wire(self, messages) -> tuple[np.ndarray, None]:
+        """The mean of the present workers' levels, quantized again, packed for the wire."""
+        msgs = _check_messages(messages, self.n)
+        rows = [multibit_unpack(m, self.bits, self.d) for m in
+                (_payload(x, self.message_bytes) for x in msgs) if m is not None]
+        mean = np.stack(rows).mean(axis=0) if rows else np.zeros(self.d)
+        return multibit_pack(quantize(mean, self.bits), self.bits), None
+
+    def unpack_update(self, buf) -> np.ndarray:
+        return multibit_unpack(buf, self.bits, self.d).astype(np.float32)
+
+    def decode(self, messages) -> np.ndarray:
+        """The update ``(d,)`` float32: the quantized mean of the present levels."""
+        return self.unpack_update(self.decode_wire(messages)[0])
+
+
+class RobustAggregate(_Family):
+    """Full-precision gradients aggregated by a robust rule: worker ``i`` holds partition
+    ``i`` and sends its float32 gradient; the server applies the rule to the rows that
+    arrived (re-derived for fewer rows by :func:`electionlib.aggregators.for_rows`).
+
+    Args:
+        n: workers (= partitions).
+        d: coordinates.
+        rule: a name of :mod:`electionlib.aggregators` or a callable ``(m, d) -> (d,)``.
+        **params: the rule's parameters (with a name).
+    """
+
+    family = "aggregate"
+
+    def __init__(self, n: int, d: int, rule="mean", **params):
+        from . import aggregators
+
+        self.n = v.integer("n", n, lo=1)
+        self.k = self.n
+        self.d = v.integer("d", d, lo=1)
+        self.G = codes.uncoded(self.n)
+        self.rule = aggregators.get(rule, **params) if isinstance(rule, str) else rule
+
+    @property
+    def message_bytes(self) -> int:
+        return 4 * self.d
+
+    update_bytes = message_bytes
+
+    def encode(self, i: int, grads) -> np.ndarray:
+        g = self._local(i, grads)
+        return np.ascontiguousarray(g[0], dtype=np.float32).view(np.uint8)
+
+    def attack_message(self, attack: str, message, *, honest=(), rng=None,
+                       partition_grads=None) -> np.ndarray:
+        v.choice("attack", attack, A.GRADIENT_ATTACKS)
+        m = _payload(message, self.message_bytes)
+        own = np.zeros(self.d, np.float32) if m is None else m.view(np.float32)
+        rows = [h.view(np.float32) for h in honest if _payload(h, self.message_bytes)
+                is not None]
+        view = np.stack(rows) if rows else own[None, :]
+        out = A.attack_gradient(attack, own, honest=view, n=self.n, f=self.n - len(rows),
+                                rng=rng)
+        return np.ascontiguousarray(out, dtype=np.float32).view(np.uint8)
+
+    def decode_wire(self, messages) -> tuple[np.ndarray, str | None]:
+        """The aggregate as float32 bytes, and a note when the rule was re-derived for the
+        rows that arrived (None otherwise); no row at all gives a zero update."""
+        from . import aggregators
+
+        msgs = _check_messages(messages, self.n)
+        rows = [m.view(np.float32) for m in (_payload(x, self.message_bytes) for x in msgs)
+                if m is not None]
+        if not rows:
+            return np.zeros(self.d, np.float32).view(np.uint8), "no message arrived; no update"
+        rule, note = aggregators.for_rows(self.rule, len(rows))
+        return np.asarray(rule(np.stack(rows)), dtype=np.float32).view(np.uint8), note
+
+    def unpack_update(self, buf) -> np.ndarray:
+        return np.frombuffer(np.asarray(buf).tobytes(), dtype=np.float32).copy()
+
+    def decode(self, messages) -> np.ndarray:
+        """The robust aggregate ``(d,)`` float32 of the rows that arrived."""
+        return self.unpack_update(self.decode_wire(messages)[0])
+
+
+class Draco(_Family):
+    """DRACO (Chen et al. 2018): worker ``i`` computes the gradients of its code's
+    partitions and sends the encoded node message; the decoder recovers the sum of all
+    ``P`` gradients with up to ``s`` adversarial messages, and the update is that sum / P.
+
+    Args:
+        code: ``electionlib.draco.repetition(P, s)`` or ``cyclic(P, s)``, or the name
+            ``"repetition"`` / ``"cyclic"`` with ``n`` and ``s``.
+        d: coordinates.
+
+    Wire format: float64 (repetition) or complex128 (cyclic) per coordinate, as the
+    encoder computes it. An absent or malformed message enters the decoder as an
+    adversarial (NaN) row.
+    """
+
+    family = "draco"
+
+    def __init__(self, code, d: int, *, n: int | None = None, s: int | None = None):
+        from . import draco
+
+        if isinstance(code, str):
+            v.choice("code", code, ("repetition", "cyclic"))
+            code = (draco.repetition if code == "repetition" else draco.cyclic)(n, s)
+        self.code = code
+        self.n = self.k = int(code.P)
+        self.d = v.integer("d", d, lo=1)
+        self.G = np.asarray(code.A, np.uint8)
+        self.dtype = np.dtype(np.complex128 if isinstance(code, draco.CyclicCode)
+                              else np.float64)
+
+    def partitions(self, i: int) -> np.ndarray:
+        i = v.integer("i", i, lo=0, hi=self.n - 1)
+        return np.asarray(self.code.partitions(i), dtype=np.int64)
+
+    @property
+    def message_bytes(self) -> int:
+        return self.dtype.itemsize * self.d
+
+    @property
+    def update_bytes(self) -> int:
+        return 4 * self.d
+
+    def encode(self, i: int, grads) -> np.ndarray:
+        g = self._local(i, grads)
+        msg = self.code.encode_node(i, g.astype(np.float64))
+        return np.ascontiguousarray(msg, dtype=self.dtype).view(np.uint8)
+
+    def attack_message(self, attack: str, message, *, honest=(), rng=None,
+                       partition_grads=None) -> np.ndarray:
+        v.choice("attack", attack, A.GRADIENT_ATTACKS)
+        m = _payload(message, self.message_bytes)
+        own = np.zeros(self.d, self.dtype) if m is None else m.view(self.dtype)
+        rows = [h.view(self.dtype) for h in honest
+                if _payload(h, self.message_bytes) is not None]
+        view = np.stack(rows) if rows else own[None, :]
+        out = A.attack_gradient(attack, own, honest=view, n=self.n, f=self.n - len(rows),
+                                rng=rng)
+        return np.ascontiguousarray(out, dtype=self.dtype).view(np.uint8)
+
+    def decode_wire(self, messages) -> tuple[np.ndarray, None]:
+        """The decoded sum / P as float32 bytes; an absent message is a NaN row."""
+        msgs = _check_messages(messages, self.n)
+        rows = np.full((self.n, self.d), np.nan, dtype=self.dtype)
+        for i, x in enumerate(msgs):
+            m = _payload(x, self.message_bytes)
+            if m is not None:
+                rows[i] = m.view(self.dtype)
+        with np.errstate(all="ignore"):
+            total = np.real(self.code.decode(rows))
+        return (total / self.n).astype(np.float32).view(np.uint8), None
+
+    def unpack_update(self, buf) -> np.ndarray:
+        return np.frombuffer(np.asarray(buf).tobytes(), dtype=np.float32).copy()
+
+    def decode(self, messages) -> np.ndarray:
+        """The DRACO update ``(d,)`` float32: the decoded sum of the gradients / P."""
+        return self.unpack_update(self.decode_wire(messages)[0])
+
+
+def from_config(cfg, d: int, G=None, *, rule=None, code=None):
+    """The scheme of a :class:`electionlib.train.TrainConfig` with the trainers' streams.
+
+    Args:
+        cfg: the configuration.
+        d: the model's dimension.
+        G: the run's allocation for a vote scheme (drawn from the run's ``code`` stream when
+            omitted, as both backends draw it).
+        rule, code: an aggregator instance or a DRACO code already built for the run (a
+            stateful rule keeps its state in the caller's instance).
+    """
+    from . import train as T
+
+    st = T._streams(cfg.seed)
+    k = cfg.k if cfg.k is not None else cfg.n
+    if cfg.code in T.DRACO_CODES:
+        return Draco(code if code is not None else T._draco_code(cfg), d)
+    if not cfg.vote_scheme:
+        return RobustAggregate(cfg.n, d, rule if rule is not None else T._agg_callable(cfg))
+    if G is None:
+        G = T._allocation(cfg, k, T.code_stream(cfg, st))
+    if cfg.quant_bits > 1:
+        return MultiBitVote(G, d, bits=cfg.quant_bits, tie=cfg.tie)
+    workers = [np.random.default_rng(s) for s in st["workers"].spawn(cfg.n)]
+    return ElectionVote(G, d, tie=cfg.tie, worker_rngs=workers,
+                        partition_seeds=st["partitions"].spawn(k))
+
+
+def sized(cfg, d: int):
+    """The scheme of ``cfg`` for its sizes and wire dtypes only: a vote scheme gets an
+    all-ones allocation of the run's shape (sizes do not depend on ``G``) and no streams."""
+
+    k = cfg.k if cfg.k is not None else cfg.n
+    if cfg.vote_scheme:
+        G = np.ones((cfg.n, k), np.uint8)
+        if cfg.quant_bits > 1:
+            return MultiBitVote(G, d, bits=cfg.quant_bits, tie=cfg.tie)
+        return ElectionVote(G, d, tie=cfg.tie)
+    return from_config(cfg, d)
+
+
+def step_optimizer(scheme, optimizer, partition_grads, params=None, **step_kw):
+    """Write a scheme's decoded update into the parameters' ``.grad`` and step a torch
+    optimizer: the seam for a user's own loop.
+
+    Args:
+        scheme: a scheme of this module.
+        optimizer: a ``torch.optim.Optimizer`` over ``params``.
+        partition_grads: ``(k, d)`` flat per-partition gradients (torch or numpy), ``d`` the
+            total size of ``params`` in their order.
+        params: the parameters (default: every parameter of ``optimizer``, in group order).
+        **step_kw: passed to :meth:`ElectionVote.step` (``byzantine``, ``attack``, ``rng``).
+
+    Returns:
+        the update ``(d,)`` as a torch tensor.
+    """
+    import torch
+
+    ps = list(params) if params is not None else [p for grp in optimizer.param_groups
+                                                  for p in grp["params"]]
+    total = sum(p.numel() for p in ps)
+    if total != scheme.d:
+        raise ValueError(f"params hold {total} values but the scheme has d={scheme.d}")
+    u = scheme.step(partition_grads, **step_kw)
+    u = u if isinstance(u, torch.Tensor) else torch.from_numpy(u)
+    o = 0
+    for p in ps:
+        p.grad = u[o:o + p.numel()].view_as(p).to(p.dtype).clone()
+        o += p.numel()
+    optimizer.step()
+    return u

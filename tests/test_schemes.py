@@ -1,0 +1,179 @@
+"""Schemes: per-worker encode + server decode equal the trainers' steps bit for bit, wire sizes
+are the bytes really produced, and any message is data (wrong sizes are absences)."""
+
+import numpy as np
+import pytest
+
+from electionlib import codes, draco, schemes
+from electionlib import mpi_backend as M
+from electionlib import train as T
+from electionlib import votes as V
+
+
+def _grads(k, d, seed, zeros=0.3):
+    rng = np.random.default_rng(seed)
+    g = rng.standard_normal((k, d)).astype(np.float32)
+    g[rng.random((k, d)) < zeros] = 0.0  # exact zeros exercise sign(0) under every rule
+    return g
+
+
+def _vote_cfg(**kw):
+    base = dict(dataset="digits", n=7, code="bernoulli", r=2.0, tie="coin", seed=3)
+    return T.TrainConfig(**{**base, **kw})
+
+
+@pytest.mark.parametrize("tie", ["coin", "plus", "abstain"])
+@pytest.mark.parametrize("code,extra", [("bernoulli", dict(r=2.0)), ("bernoulli", dict(r=3.0)),
+                                        ("uncoded", {}), ("deterministic", dict(b=2))])
+def test_election_vote_equals_the_sim_step_over_several_steps(tie, code, extra):
+    cfg = _vote_cfg(code=code, tie=tie, **({} if code == "bernoulli" else {"r": None}), **extra)
+    d, k = 37, cfg.n
+    st = T._streams(cfg.seed)
+    G = T._allocation(cfg, k, T.code_stream(cfg, st))
+    scheme = schemes.from_config(cfg, d, G=G)
+    # the sim trainer's own streams, advanced step after step alongside the scheme's
+    worker_rngs = [np.random.default_rng(s) for s in st["workers"].spawn(cfg.n)]
+    part_rngs = T.partition_rngs(st, k)
+    for step in range(4):
+        g = _grads(k, d, seed=10 * step + 1)
+        u_sim, _, _ = T._vote_step(cfg, __import__("torch").from_numpy(g), G, np.array([], int),
+                                   d, worker_rngs, part_rngs)
+        u = scheme.step(g)
+        assert u.dtype == np.float32 and u.shape == (d,)
+        np.testing.assert_array_equal(u, u_sim)
+
+
+def test_election_vote_decode_is_the_majority_of_present_votes_and_bad_messages_abstain():
+    d = 29
+    G = codes.bernoulli(7, 2 / 7, rng=np.random.default_rng(0))
+    scheme = schemes.ElectionVote(G, d, tie="abstain")
+    rng = np.random.default_rng(5)
+    nb = V.packed_length(d)
+    msgs = [rng.integers(0, 256, 2 * nb, dtype=np.uint8) for _ in range(7)]
+    msgs[1] = None
+    # the definition: per coordinate, +1 votes against -1 votes among the present ones
+    s = np.stack([V.unpack(m[:nb], d) for m in msgs if m is not None]).astype(int)
+    p = np.stack([np.unpackbits(m[nb:], count=d) for m in msgs if m is not None]).astype(int)
+    count = (s * p).sum(0)
+    np.testing.assert_array_equal(scheme.decode(msgs), np.sign(count).astype(np.float32))
+    # a message of the wrong size or dtype abstains like an absent one
+    for bad in (np.zeros(2 * nb + 1, np.uint8), np.zeros(2 * nb, np.int16), "x" * (2 * nb),
+                np.zeros((2, nb), np.uint8)):
+        np.testing.assert_array_equal(scheme.decode(msgs[:1] + [bad] + msgs[2:]),
+                                      scheme.decode(msgs))
+    assert not scheme.decode([None] * 7).any()  # nobody voted: nothing moves
+    # three hand-made votes on d = 3 (tie="plus"): 2 of 3 decide; the wire form round-trips
+    three = schemes.ElectionVote(codes.uncoded(3), 3, tie="plus")
+    votes = [V.pack(np.array(x)) for x in ([1, -1, 1], [1, 1, -1], [-1, -1, -1])]
+    assert three.decode(votes).tolist() == [1.0, -1.0, -1.0]
+    assert three.decode([votes[0], None, votes[2]]).tolist() == [0.0, -1.0, 0.0]
+
+
+def test_multibit_vote_equals_the_sim_step():
+    cfg = _vote_cfg(quant_bits=3, tie="plus")
+    d, k = 23, cfg.n
+    st = T._streams(cfg.seed)
+    G = T._allocation(cfg, k, T.code_stream(cfg, st))
+    scheme = schemes.from_config(cfg, d, G=G)
+    assert isinstance(scheme, schemes.MultiBitVote)
+    import torch
+
+    for step in range(3):
+        g = _grads(k, d, seed=step)
+        u_sim, _, _ = T._vote_step(cfg, torch.from_numpy(g), G, np.array([], int), d, None, None)
+        np.testing.assert_array_equal(scheme.step(g), u_sim)
+        assert all(len(scheme.encode(i, g[scheme.partitions(i)])) == scheme.message_bytes
+                   for i in range(cfg.n) if len(scheme.partitions(i)))
+
+
+@pytest.mark.parametrize("code", ["draco-repetition", "draco-cyclic"])
+def test_draco_equals_the_sim_step_and_sends_its_declared_bytes(code):
+    import torch
+
+    cfg = T.TrainConfig(dataset="digits", n=9, b=1, code=code)
+    d = 31
+    scheme = schemes.from_config(cfg, d)
+    g = _grads(cfg.n, d, seed=2, zeros=0.0)
+    u_sim, _, _ = T._draco_step(cfg, torch.from_numpy(g), None, T._draco_code(cfg),
+                                np.array([], int), None)
+    np.testing.assert_allclose(scheme.step(g), u_sim, rtol=0, atol=0)
+    item = 16 if code == "draco-cyclic" else 8  # complex128 / float64 on the wire
+    for i in range(cfg.n):
+        msg = scheme.encode(i, g[scheme.partitions(i)])
+        assert msg.dtype == np.uint8 and msg.nbytes == scheme.message_bytes == item * d
+    assert schemes.wire_bytes(scheme) == schemes.HEADER_BYTES + item * d
+    # one adversarial node (the code's s = 1): the decoder still recovers the mean exactly
+    # for the repetition code, and to round-off for the cyclic one
+    out = scheme.step(g, byzantine=[4], attack="constant")
+    np.testing.assert_allclose(out, g.sum(0) / cfg.n, rtol=1e-5, atol=1e-6)
+
+
+def test_robust_aggregate_equals_the_sim_step_and_survives_absences():
+    import torch
+
+    cfg = T.TrainConfig(dataset="digits", n=7, b=2, aggregator="trimmed_mean",
+                        agg_params=(("f", 2),))
+    d = 11
+    scheme = schemes.from_config(cfg, d)
+    g = _grads(cfg.n, d, seed=4)
+    u_sim, _, _ = T._agg_step(cfg, torch.from_numpy(g), None, T._agg_callable(cfg),
+                              np.array([], int), None)
+    np.testing.assert_array_equal(scheme.step(g), u_sim)
+    msgs = [scheme.encode(i, g[[i]]) for i in range(cfg.n)]
+    assert all(m.nbytes == scheme.message_bytes == 4 * d for m in msgs)
+    # trimmed mean with f = 2 needs 5 rows; with 4 present the rule is re-derived, no error
+    u = scheme.decode([None, None, None] + msgs[3:])
+    assert np.isfinite(u).all() and u.shape == (d,)
+
+
+def test_user_step_accepts_torch_and_returns_torch():
+    import torch
+
+    G = codes.bernoulli(9, 2 / 9, rng=np.random.default_rng(1), empty_rows="redraw")
+    scheme = schemes.ElectionVote(G, 50, tie="plus")
+    g = torch.randn(9, 50, generator=torch.Generator().manual_seed(0))
+    u = scheme.step(g, byzantine=[0, 1], attack="reverse", rng=0)
+    assert isinstance(u, torch.Tensor) and u.shape == (50,)
+    assert set(u.unique().tolist()) <= {-1.0, 0.0, 1.0}
+    with pytest.raises(ValueError, match=r"partition_grads must have shape \(k, d\)"):
+        scheme.step(g[:, :10])
+
+
+def test_step_optimizer_writes_the_update_into_grad():
+    import torch
+
+    model = torch.nn.Linear(3, 2)
+    d = sum(p.numel() for p in model.parameters())
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    scheme = schemes.ElectionVote(codes.uncoded(3), d, tie="plus")
+    before = [p.detach().clone() for p in model.parameters()]
+    g = torch.ones(3, d)
+    g[0] = -1  # majority +1 everywhere
+    schemes.step_optimizer(scheme, opt, g)
+    for b, p in zip(before, model.parameters(), strict=True):
+        torch.testing.assert_close(p.detach(), b - 0.5)
+    with pytest.raises(ValueError, match="params hold"):
+        schemes.step_optimizer(schemes.ElectionVote(codes.uncoded(3), d + 1), opt,
+                               torch.ones(3, d + 1))
+
+
+def test_mpi_backend_declares_the_schemes_sizes():
+    # the mpi backend's payload sizes are the scheme's (the one definition of wire sizes)
+    for cfg in (_vote_cfg(), _vote_cfg(tie="abstain"), _vote_cfg(quant_bits=2),
+                T.TrainConfig(dataset="digits", n=9, b=1, code="draco-cyclic"),
+                T.TrainConfig(dataset="digits", n=9, b=1, code="draco-repetition"),
+                T.TrainConfig(dataset="digits", n=5, aggregator="median")):
+        d = 40
+        assert M.payload_bytes(cfg, d) == schemes.from_config(cfg, d).message_bytes
+
+
+def test_bad_arguments_name_themselves():
+    with pytest.raises(ValueError, match="tie"):
+        schemes.ElectionVote(codes.uncoded(3), 4, tie="maybe")
+    with pytest.raises(ValueError, match="messages has 2 entries"):
+        schemes.ElectionVote(codes.uncoded(3), 4).decode([None, None])
+    with pytest.raises(ValueError, match="bits"):
+        schemes.MultiBitVote(codes.uncoded(3), 4, bits=1)
+    with pytest.raises(ValueError, match="grads of worker 0"):
+        schemes.RobustAggregate(3, 4).encode(0, np.zeros((2, 4)))
+    assert isinstance(schemes.Draco("repetition", 5, n=3, s=1).code, draco.RepetitionCode)
