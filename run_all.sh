@@ -3,6 +3,8 @@
 #   ./run_all.sh            set up .venv, run every notebook in order (quick profile) -> results/
 #   ./run_all.sh --full     the same at the paper's scale (needs the hardware)
 #   ./run_all.sh test       set up .venv, run the whole test suite (notebooks at the ci profile)
+#   ./run_all.sh test --fast  the unit, property and doctests only (no MPI, DDP, example,
+#                           slow or notebook tests): a few minutes; CI runs everything
 #   ./run_all.sh bench      run the benchmarks under benchmarks/ and print their ratios
 #   ./run_all.sh lab        open JupyterLab in the same environment
 # Options: --profile ci|quick|full (notebook runs), --force (recompute cached results).
@@ -13,6 +15,7 @@ ROOT="$(pwd)"
 mode=run
 profile=quick
 force=0
+fast=0
 while [ $# -gt 0 ]; do
   case "$1" in
     test|bench|lab|run) mode="$1" ;;
@@ -20,7 +23,8 @@ while [ $# -gt 0 ]; do
     --quick) profile=quick ;;
     --profile) shift; profile="${1:?--profile needs ci, quick or full}" ;;
     --force) force=1 ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    --fast) fast=1 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
     *) echo "run_all.sh: unknown argument '$1' (see ./run_all.sh --help)" >&2; exit 2 ;;
   esac
   shift
@@ -107,8 +111,14 @@ case "$mode" in
     run_notebooks "$profile"
     ;;
   test)
-    log "unit, property and doctests; then nbval over the notebooks at profile=ci"
     export ELECTIONLIB_PROFILE=ci
+    if [ "$fast" = 1 ]; then
+      log "fast subset: unit, property and doctests without the mpi, ddp, example and slow marks"
+      "$VPY" -m pytest tests electionlib --doctest-modules -q -p no:cacheprovider \
+        -m "not mpi and not ddp and not example and not slow"
+      exit 0
+    fi
+    log "unit, property and doctests; then nbval over the notebooks at profile=ci"
     "$VPY" -m pytest tests electionlib --doctest-modules -q
     "$VPY" -m pytest --nbval-lax notebooks/[0-9][0-9]_*.ipynb -q -p no:cacheprovider
     ;;

@@ -7,7 +7,9 @@ Modules: :mod:`codes` (allocation matrices), :mod:`votes` (1-bit packed votes,
 encoder and decoder), :mod:`attacks`, :mod:`tolerance` (exact Lemma 2
 checker), :mod:`theory` (bounds and exact probabilities), :mod:`montecarlo`,
 :mod:`analysis` (notebook tables), :mod:`experiments` (result store),
-:mod:`plots`, :mod:`profiles`.
+:mod:`plots`, :mod:`profiles`; :mod:`schemes` (one object per scheme: partitions, wire
+sizes, encode, decode), :mod:`ddp` (a majority-vote DDP communication hook), the trainers
+(:mod:`train`, :mod:`mpi_backend`) and the claims registry (:mod:`claims`).
 """
 
 from . import (
@@ -26,8 +28,9 @@ from . import (
 __version__ = "0.1.0"
 
 # Modules that import torch (or are heavier) load on first use: ``el.train``, ``el.data``...
-_LAZY = ("aggregators", "claims", "costmodel", "data", "draco", "models", "mpi_backend",
-         "mpi_transport", "perf", "presets", "publish", "suites", "train", "verdicts")
+_LAZY = ("aggregators", "claims", "costmodel", "data", "ddp", "draco", "models", "mpi_backend",
+         "mpi_transport", "perf", "presets", "publish", "schemes", "suites", "train",
+         "verdicts")
 
 
 def __getattr__(name):
@@ -44,6 +47,8 @@ __all__ = [
     "claims",
     "presets",
     "verdicts",
+    "schemes",
+    "ddp",
     "data",
     "draco",
     "models",

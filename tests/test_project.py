@@ -90,3 +90,74 @@ def test_committed_notebooks_show_every_figure_they_save():
                 f"{nb_path.name}: {saved} figures saved in the committed outputs, fewer than "
                 f"the source's save_figure calls (re-run ./run_all.sh and adopt the outputs)")
         assert images >= saved
+
+
+def test_pins_satisfy_the_declared_ranges():
+    # pyproject.toml declares ranges (users install into their own environment);
+    # requirements.txt pins what this artifact ran with: every pin must lie in its range
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = [Requirement(r) for r in meta["dependencies"]]
+    for extra in meta["optional-dependencies"].values():
+        declared += [Requirement(r) for r in extra]
+    req = pins((ROOT / "requirements.txt").read_text())
+    assert {"torch", "scikit-learn", "pandas", "scipy", "numpy"} <= {r.name for r in declared}
+    for r in declared:
+        assert r.name.lower() in req, f"{r.name} is declared but not pinned in requirements.txt"
+        assert r.specifier.contains(req[r.name.lower()]), (r, req[r.name.lower()])
+
+
+def test_requirements_name_only_files_that_exist():
+    for line in (ROOT / "requirements.txt").read_text().splitlines():
+        m = re.match(r"^\s*(?:-r|-c|--requirement|--constraint)\s+(\S+)", line)
+        if m or line.strip().startswith(("./", "file:", "-e ")):
+            target = m.group(1) if m else line.split()[-1].removeprefix("file:")
+            assert (ROOT / target).exists(), line
+
+
+def test_license_and_citation_match_the_package():
+    import tomllib
+
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    lic = (ROOT / "LICENSE").read_text()
+    assert meta["license"]["text"] == "MIT" and lic.startswith("MIT License")
+    cff = (ROOT / "CITATION.cff").read_text()
+    assert "cff-version: 1.2.0" in cff and f'version: "{meta["version"]}"' in cff
+    assert "Election Coding for Distributed Learning" in cff  # the paper is cited
+
+
+def test_stable_surface_is_importable_and_called_as_designed():
+    # the names ../shared/DESIGN.md lists as the stable surface, called in its forms
+    import numpy as np
+
+    import electionlib as el
+    import electionlib.schemes  # noqa: F401  (the design's own spelling)
+
+    rng = np.random.default_rng(0)
+    assert el.codes.uncoded(5).dtype == np.uint8
+    G = el.codes.bernoulli(7, 0.3, k=None, rng=rng)
+    assert G.shape == (7, 7)
+    G = el.codes.bernoulli(7, 0.3, k=None, rng=rng, empty_rows="redraw")
+    assert G.sum(axis=1).min() >= 1
+    D = el.codes.deterministic(7, 2)
+    assert isinstance(el.codes.redundancy(D), float)
+    res = el.tolerance.verify(D, 2)
+    assert res.tolerant and res.counterexample is None
+    packed = el.votes.pack(np.array([1, -1, 1], np.int8))
+    assert el.votes.unpack(packed, 3).tolist() == [1, -1, 1]
+    assert el.votes.majority(np.stack([packed] * 3), 3, present=None).shape == (1,)
+    for name, kw in [("mean", {}), ("median", {}), ("trimmed_mean", {"f": 1}),
+                     ("krum", {"f": 1}), ("multi_krum", {"f": 1, "m": 2}), ("bulyan", {"f": 1}),
+                     ("geometric_median", {"eps": 1e-6, "max_iter": 50}),
+                     ("centered_clipping", {"tau": 1.0, "iterations": 1}),
+                     ("brsgd", {"beta": 0.2, "threshold": 1.0})]:
+        assert el.aggregators.get(name, **kw)(rng.standard_normal((9, 4))).shape == (4,)
+    for make in (el.draco.repetition, el.draco.cyclic):
+        code = make(3, 1)
+        g = rng.standard_normal((3, 4))
+        np.testing.assert_allclose(np.real(code.decode(code.encode(g))), g.sum(0), atol=1e-9)
+    assert callable(el.claims.judge)
+    assert len(el.data.partition(100, 4, rng)) == 4
