@@ -13,8 +13,9 @@ import pytest
 from electionlib import train as T
 
 MPIEXEC = Path(sys.prefix) / "bin" / "mpiexec"
-pytestmark = pytest.mark.skipif(not MPIEXEC.exists(),
-                                reason=f"{MPIEXEC} missing: pip install mpich mpi4py")
+pytestmark = [pytest.mark.skipif(not MPIEXEC.exists(),
+                                 reason=f"{MPIEXEC} missing: pip install mpich mpi4py"),
+              pytest.mark.mpi]
 
 
 def launch(tmp_path, n, *args, ranks=None, timeout=300):
