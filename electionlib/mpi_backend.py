@@ -483,12 +483,17 @@ class _Run:
             vals = [v[j] / max(1.0, v[X.DONE_FIELDS.index("steps_computed")]) for v in done]
             return float(np.mean(vals)) if vals else float("nan")
 
+        jb, js = X.DONE_FIELDS.index("vote_bytes_sent"), X.DONE_FIELDS.index("steps_computed")
+        sent = {int(w): float(v[jb] / max(1.0, v[js])) for w, (_, v) in sorted(inbox.done.items())
+                if w in finished and np.isfinite(v).all() and (v >= 0).all()}
         metric = "auc" if self.ds.metric == "auc" else "accuracy"
         summary = {
             f"final_{metric}": float(metrics[metric].iloc[-1]),
             "model_dimension": self.d,
             "bytes_per_worker_per_step": int(HEADER_BYTES + self.up_len),
             "payload_bytes_per_worker_per_step": int(self.up_len),
+            # measured: vote-tag bytes each worker handed to MPI, per step it computed
+            "sent_bytes_per_step": {str(w): b for w, b in sent.items()},
             "wall_seconds": float(time.perf_counter() - t_start),
             "steps": int(step),
             "redundancy": float(self.G.sum() / self.G.shape[1]),
@@ -582,6 +587,8 @@ class _Run:
                         self.faults.send_object(comm, buf, X.TAG_VOTE)
                     else:
                         pending.append((comm.Isend([buf, MPI.BYTE], dest=0, tag=tag), buf))
+                        if tag == X.TAG_VOTE:  # the bytes really handed to MPI
+                            t["vote_bytes_sent"] += buf.nbytes
                 pending = [(r, b) for r, b in pending if not r.Test()]
                 t["encode"] += time.perf_counter() - t1
                 t["steps_computed"] += 1

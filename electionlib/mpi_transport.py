@@ -61,7 +61,8 @@ _DOWN = np.dtype([("magic", "<u4"), ("flags", "<u4"), ("step", "<u8"), ("committ
 LAST, DIVERGED = 1, 2  # update flags: the run ends after this step; it ended by divergence
 
 #: The worker's final timings (float64 each, seconds or counts), sent in its DONE frame.
-DONE_FIELDS = ("compute", "encode", "comm", "compute_cpu", "steps_computed", "steps_skipped")
+DONE_FIELDS = ("compute", "encode", "comm", "compute_cpu", "steps_computed", "steps_skipped",
+               "vote_bytes_sent")
 
 #: Messages read per worker per polling round, and messages read in full per worker and step
 #: before only headers are read (a flood costs rank 0 one probe and one truncated receive per

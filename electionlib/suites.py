@@ -65,7 +65,7 @@ SEEDS = {"ci": (0,), "quick": (0, 1, 2), "full": (0, 1, 2)}
 PLATEAU_CELLS = {"ci": (), "quick": ((9, 3),), "full": ((9, 2), (9, 3))}
 #: epochs of a plateau cell (the stand-in's schedule decays the lr after 72,000 and 144,000
 #: examples: epochs 4 and 8 at quick, 1.2 and 2.4 at full).
-PLATEAU_EPOCHS = {"ci": EPOCHS["ci"], "quick": 10.0, "full": 4.0}
+PLATEAU_EPOCHS = {"ci": EPOCHS["ci"], "quick": 10.0, "full": 6.0}
 #: The declared plateaus: mean of the last five evaluations (full test set) of the attack-free
 #: n = 9 run trained three times as long (:func:`plateau_config`), per profile, measured once
 #: and committed with its curve: ``results/published/plateau_quick.csv`` (30 epochs of 18,000

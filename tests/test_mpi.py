@@ -172,3 +172,29 @@ def test_launch_helper_from_python(tmp_path):
     assert {"accuracy", "server_wait_seconds", "decode_seconds"} <= set(res["metrics"].columns)
     np.testing.assert_array_equal(np.load(Path(res["results_dir"]) / "params.npy"),
                                   T.run(cfg, progress=False, parity=True).params)
+
+
+@pytest.mark.parametrize("n,args,item", [
+    (5, ["--code", "bernoulli", "--r", "2", "--tie", "abstain", "--empty-rows", "redraw"], None),
+    (5, ["--code", "deterministic", "--b", "1", "--quant-bits", "2"], None),
+    (5, ["--b", "1", "--code", "draco-cyclic", "--lr", "0.01"], 16),
+    (3, ["--b", "1", "--code", "draco-repetition", "--lr", "0.01"], 8),
+    (4, ["--aggregator", "median", "--lr", "0.01"], 4),
+])
+def test_bytes_handed_to_mpi_are_the_schemes_declared_size(tmp_path, n, args, item):
+    # measured on the workers (every vote frame they Isend), against the scheme's own size
+    from electionlib import schemes
+
+    res = result(launch(tmp_path, n, "--epochs", "0.05", *args))
+    cfg = T.TrainConfig.from_dict({k: v for k, v in json.loads(
+        (Path(res["results_dir"]) / "config.json").read_text()).items()
+        if k not in ("backend", "parity", "deadline")})
+    d = res["model_dimension"]
+    scheme = schemes.sized(cfg, d)
+    assert res["bytes_per_worker_per_step"] == schemes.wire_bytes(scheme)
+    assert res["payload_bytes_per_worker_per_step"] == scheme.message_bytes
+    if item is not None:  # full precision: float32 gradients, float64 / complex128 DRACO
+        assert scheme.message_bytes == item * d
+    sent = {int(w): b for w, b in res["sent_bytes_per_step"].items()}
+    assert len(sent) == n
+    assert all(b == schemes.HEADER_BYTES + scheme.message_bytes for b in sent.values()), sent
