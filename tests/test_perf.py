@@ -303,6 +303,7 @@ def test_sizes_profiles():
 # --------------------------------------------------------------------------- scripts
 
 
+@pytest.mark.slow
 def test_benchmark_scripts_quick_smoke():
     # started together (they mostly wait on imports); one BLAS/OpenMP thread each so that
     # the smoke runs do not oversubscribe a shared machine
@@ -321,6 +322,7 @@ def test_benchmark_scripts_quick_smoke():
         assert all(("MET" in ln) or ("NOT MEASURED" in ln) for ln in lines)
 
 
+@pytest.mark.slow
 def test_bench_train_quick_smoke():
     """The gradient-share benchmark runs and prints its ratios (the share and the two-process
     throughput ratio); its target is judged on the declared Fashion-MNIST run, not here."""

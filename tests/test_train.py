@@ -90,6 +90,7 @@ def test_deterministic_design_b_out_of_range_is_clear():
         run(code="deterministic", b=4)
 
 
+@pytest.mark.slow
 def test_paper_scale_resnet18_cifar10_smoke(tmp_path, monkeypatch):
     """The paper-scale configuration (Table B.2) runs end to end on tiny CIFAR-10-format files."""
     import sys
