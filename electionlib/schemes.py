@@ -53,8 +53,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from . import _validate as v
+from . import aggregators, codes, draco
 from . import attacks as A
-from . import codes
 from . import mpi_transport as X
 from . import votes as V
 
@@ -204,7 +204,19 @@ class _Family:
     """What every scheme shares: sizes, partitions, the user-facing step."""
 
     n: int
+    k: int
     d: int
+    G: np.ndarray
+
+    def encode(self, i: int, grads) -> np.ndarray:
+        raise NotImplementedError
+
+    def attack_message(self, attack: str, message, *, honest=(), rng=None,
+                       partition_grads=None) -> np.ndarray:
+        raise NotImplementedError
+
+    def decode(self, messages) -> np.ndarray:
+        raise NotImplementedError
 
     def partitions(self, i: int) -> np.ndarray:
         i = v.integer("i", i, lo=0, hi=self.n - 1)
@@ -478,8 +490,6 @@ class RobustAggregate(_Family):
     family = "aggregate"
 
     def __init__(self, n: int, d: int, rule="mean", **params):
-        from . import aggregators
-
         self.n = v.integer("n", n, lo=1)
         self.k = self.n
         self.d = v.integer("d", d, lo=1)
@@ -511,8 +521,6 @@ class RobustAggregate(_Family):
     def decode_wire(self, messages) -> tuple[np.ndarray, str | None]:
         """The aggregate as float32 bytes, and a note when the rule was re-derived for the
         rows that arrived (None otherwise); no row at all gives a zero update."""
-        from . import aggregators
-
         msgs = _check_messages(messages, self.n)
         rows = [m.view(np.float32) for m in (_payload(x, self.message_bytes) for x in msgs)
                 if m is not None]
@@ -547,10 +555,10 @@ class Draco(_Family):
     family = "draco"
 
     def __init__(self, code, d: int, *, n: int | None = None, s: int | None = None):
-        from . import draco
-
         if isinstance(code, str):
             v.choice("code", code, ("repetition", "cyclic"))
+            if n is None or s is None:
+                raise ValueError(f"code={code!r} by name needs n (nodes) and s (adversaries)")
             code = (draco.repetition if code == "repetition" else draco.cyclic)(n, s)
         self.code = code
         self.n = self.k = int(code.P)
