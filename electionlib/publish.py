@@ -69,6 +69,9 @@ def full_tables(*, workers: int | None = None, root=None, progress: bool = True)
     ``published/full/``; returns that folder."""
     out = published_dir(root) / "full"
     out.mkdir(parents=True, exist_ok=True)
+    # the code that trains is the code at the start (commits made during a long run are not)
+    commit = _git("rev-parse", "HEAD")
+    dirty = bool(_git("status", "--porcelain", "--", "electionlib"))
     plateau_entry = [({"scheme": "no attack (3x longer)", "seed": 0}, S.plateau_config("full"))]
     g92 = S.figure_grid([(9, 2)], "full")
     g93 = S.figure_grid([(9, 3)], "full")
@@ -95,8 +98,7 @@ def full_tables(*, workers: int | None = None, root=None, progress: bool = True)
     freeze = subprocess.run([sys.executable, "-m", "pip", "freeze"], capture_output=True,
                             text=True, timeout=120).stdout.splitlines()
     experiments.atomic_write_text(out / "provenance.json", json.dumps({
-        "command": FULL_COMMAND, "commit": _git("rev-parse", "HEAD"),
-        "dirty": bool(_git("status", "--porcelain", "--", "electionlib")),
+        "command": FULL_COMMAND, "commit": commit, "dirty": dirty,
         "trainer_version": TRAINER_VERSION, "claims_registry_commit": C.registry_commit(),
         "plateau": plateau, "plateau_definition": "mean of the last 5 evaluations (full test "
         "set) of the attack-free n=9 run trained 3x the epochs of the cells",
