@@ -5,8 +5,8 @@ majority vote (Bernstein et al. 2019; the uncoded scheme of the election-coding 
 rank packs the signs of its bucket, 1 bit a coordinate, the ranks exchange the packed signs
 with ``all_gather``, and every rank takes the same coordinate-wise majority. The bucket then
 holds +1 / -1 (0 where an even number of ranks is tied: that coordinate does not move), so a
-plain ``torch.optim.SGD`` step is a signSGD-MV step; with momentum it is Signum-like at the
-server side of the paper's Table B.2.
+plain ``torch.optim.SGD`` step is a signSGD-MV step (with ``momentum``, momentum on the
+voted signs, as the paper's CIFAR-10 runs apply it at the master, Table B.2).
 
 Use::
 
@@ -43,14 +43,16 @@ _WEIGHTS = torch.tensor([128, 64, 32, 16, 8, 4, 2, 1], dtype=torch.uint8)
 
 
 def pack_signs(x: torch.Tensor) -> torch.Tensor:
-    """Packed signs of a flat tensor, ``numpy.packbits`` order (bit 1: ``x >= 0``), zero
-    padding: uint8 ``(ceil(numel / 8),)``.
+    """Packed signs of a flat tensor, ``numpy.packbits`` order, zero padding: uint8
+    ``(ceil(numel / 8),)``. Bit 1 (+1) for ``x >= 0``; NaN and +-inf count as zeros and so vote
+    +1, as in :func:`electionlib.votes.sign_bits` under ``plus``.
 
     Example:
         >>> pack_signs(torch.tensor([1.0, -2.0, 0.0])).tolist()
         [160]
     """
-    bits = (x.detach().reshape(-1) >= 0).to(torch.uint8)
+    x = x.detach().reshape(-1)
+    bits = (~((x < 0) & (x > -torch.inf))).to(torch.uint8)
     pad = (-bits.numel()) % 8
     if pad:
         bits = torch.cat([bits, torch.zeros(pad, dtype=torch.uint8, device=bits.device)])

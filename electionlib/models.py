@@ -266,7 +266,9 @@ class LeNet5(nn.Module):
         # elementwise maximum of its four strided views. The values are identical (a maximum
         # is exact, NaN propagates in both), and on one CPU thread it takes about a fifth of
         # max_pool2d's time; training keeps max_pool2d and its backward (the gradient goes
-        # to one index of a tied window, where maximum's backward would split it).
+        # to one index of a tied window, where maximum's backward would split it). Forward-mode
+        # AD under no_grad (torch.func.jvp) would see maximum's tie rule: this project uses
+        # none; call self.classifier(self.features(x)) for exact max_pool2d tangents.
         for layer in self.features:
             x = _max_pool_2x2(x) if isinstance(layer, nn.MaxPool2d) else layer(x)
         return self.classifier(x)

@@ -492,7 +492,7 @@ class _Run:
             "model_dimension": self.d,
             "bytes_per_worker_per_step": int(HEADER_BYTES + self.up_len),
             "payload_bytes_per_worker_per_step": int(self.up_len),
-            # measured: vote-tag bytes each worker handed to MPI, per step it computed
+            # reported by each worker: vote-tag bytes it handed to MPI, per step it computed
             "sent_bytes_per_step": {str(w): b for w, b in sent.items()},
             "wall_seconds": float(time.perf_counter() - t_start),
             "steps": int(step),

@@ -1,12 +1,14 @@
 """Schemes: one object per family, the step's encode and decode with their wire format.
 
-A scheme answers four questions, the same way for the ``sim`` trainer, the ``mpi`` backend
-and a user's own PyTorch loop:
+A scheme answers four questions for a user's own PyTorch loop and for the ``mpi`` server,
+which decodes and sizes its frames through these objects (the ``sim`` trainer keeps its own
+vectorised step; ``tests/test_schemes.py`` checks that the two give the same update, bit for
+bit, for every family, tie rule and vote attack):
 
 * :meth:`~ElectionVote.partitions` ``(i)``: the data partitions worker ``i`` computes;
-* :attr:`~ElectionVote.message_bytes`: the exact payload size of one worker's message, the
-  one place where wire sizes are defined (:data:`HEADER_BYTES` more travel as its frame
-  header on the ``mpi`` backend, :func:`wire_bytes`);
+* :attr:`~ElectionVote.message_bytes`: the exact payload size of one worker's message, as
+  the ``mpi`` backend sends it (:data:`HEADER_BYTES` more travel as its frame header,
+  :func:`wire_bytes`);
 * :meth:`~ElectionVote.encode` ``(i, grads)``: worker ``i``'s message, as the bytes it sends
   (``uint8``), from the gradients of its partitions;
 * :meth:`~ElectionVote.decode` ``(messages)``: the server's update ``(d,)`` float32 from the
@@ -28,7 +30,7 @@ family              message                                       decoder
 
 DRACO's wire format is the float64 / complex128 that the ``mpi`` backend sends (its encoder
 and decoder work in double precision); DRACO's own paper counts float32 / complex64, half of
-it. Every message size this project reports is the bytes really sent.
+it, and so does the ``sim`` trainer's ``bytes_per_worker_per_step`` (payload only) today.
 
 :meth:`ElectionVote.step` and :func:`step_optimizer` serve a user's own training loop: hand
 them the ``k`` partition gradients of a step (torch tensors or numpy) and get the decoded
@@ -167,10 +169,13 @@ def _payload(message, size: int) -> np.ndarray | None:
     """The message as ``uint8`` bytes when it is exactly ``size`` bytes, else None (absent)."""
     if message is None:
         return None
-    m = np.asarray(message)
+    try:
+        m = np.asarray(message)
+    except (ValueError, TypeError):  # ragged or otherwise not an array: Byzantine data
+        return None
     if m.dtype != np.uint8 or m.ndim != 1 or m.size != size:
         return None
-    return m
+    return np.ascontiguousarray(m)
 
 
 def _full_mask(d: int) -> np.ndarray:
@@ -212,11 +217,15 @@ class _Family:
         raise NotImplementedError
 
     def attack_message(self, attack: str, message, *, honest=(), rng=None,
-                       partition_grads=None) -> np.ndarray:
+                       partition_grads=None, target=None) -> np.ndarray | None:
         raise NotImplementedError
 
     def decode(self, messages) -> np.ndarray:
         raise NotImplementedError
+
+    def _worst_target(self, g: np.ndarray):
+        """What an omniscient adversary reverses under ``worst`` (None: the family's own)."""
+        return None
 
     def partitions(self, i: int) -> np.ndarray:
         i = v.integer("i", i, lo=0, hi=self.n - 1)
@@ -240,7 +249,8 @@ class _Family:
             byzantine: indices of the Byzantine workers.
             attack: an attack of this family (vote attacks for votes, gradient attacks
                 otherwise).
-            rng: Generator or seed for randomised attacks.
+            rng: Generator or seed for randomised attacks (default: each Byzantine worker's
+                own stream where the scheme has one, as in the trainers).
 
         Returns:
             the update ``(d,)``: float32 numpy, or a torch tensor when the input is one.
@@ -256,9 +266,12 @@ class _Family:
         if attack != "none" and byz:
             gen = None if rng is None else v.rng(rng)
             honest = [m for i, m in enumerate(msgs) if i not in byz and m is not None]
-            for i in byz:
-                msgs[i] = self.attack_message(attack, msgs[i], honest=honest, rng=gen,
-                                              partition_grads=g)
+            target = self._worst_target(g) if attack == "worst" else None
+            own = getattr(self, "worker_rngs", None)
+            for i in byz:  # without rng, a randomised attack draws from the worker's stream
+                msgs[i] = self.attack_message(attack, msgs[i], honest=honest,
+                                              rng=gen if gen is not None or own is None
+                                              else own[i], partition_grads=g, target=target)
         u = self.decode(msgs)
         try:
             import torch
@@ -314,6 +327,8 @@ class ElectionVote(_Family):
         # worker i's own copies of its partitions' streams (the coins every holder shares)
         self._part_rngs = [{int(j): np.random.default_rng(parts[j])
                             for j in np.flatnonzero(self.G[i])} for i in range(self.n)]
+        # the omniscient adversary's own copies of every partition's stream (``worst``)
+        self._adversary_rngs = [np.random.default_rng(p) for p in parts]
 
     @property
     def message_bytes(self) -> int:
@@ -327,11 +342,12 @@ class ElectionVote(_Family):
 
     def encode(self, i: int, grads) -> np.ndarray:
         """Worker ``i``'s vote, ``uint8 (message_bytes,)``, from the ``(r_i, d)`` gradients of
-        :meth:`partitions` ``(i)`` in that order (:func:`electionlib.votes.worker_vote`)."""
-        g = self._local(i, grads)
+        :meth:`partitions` ``(i)`` in that order (:func:`electionlib.votes.worker_vote`); a
+        worker with no partition sends the empty message."""
         cols = self.partitions(i)
         if len(cols) == 0:
             return np.zeros(0, np.uint8)
+        g = self._local(i, grads)
         prngs = [self._part_rngs[i][int(j)] for j in cols] if self.tie == "coin" else None
         bits, pres = V.worker_vote(g, self.tie, partition_rngs=prngs,
                                    rng=self.worker_rngs[i])
@@ -339,24 +355,34 @@ class ElectionVote(_Family):
             return np.concatenate([bits, pres])
         return bits
 
+    def _worst_target(self, g: np.ndarray):
+        """The true majority of the partitions' signs, ``sign(0)`` resolved as the trainers
+        resolve it (under ``coin``: from the adversary's copies of the partition streams)."""
+        from . import train as T  # partition_signs lives with the trainer's step
+
+        pbits, ppres = T.partition_signs(g, self.tie, self._adversary_rngs)
+        return V.majority(pbits, self.d, ppres)
+
     def attack_message(self, attack: str, message, *, honest=(), rng=None,
-                       partition_grads=None) -> np.ndarray:
-        """What a Byzantine worker sends instead of ``message`` (vote attacks act on bits;
-        ``worst`` reverses the true majority of every partition's sign, which an omniscient
-        adversary computes from ``partition_grads``)."""
+                       partition_grads=None, target=None) -> np.ndarray | None:
+        """What a Byzantine worker sends instead of ``message``: vote attacks act on bits, as
+        the trainers apply them. ``none`` and ``reverse`` leave an absent message absent
+        (``None``); the others send a full vote. ``worst`` reverses ``target``, the true
+        majority, which :meth:`step` computes once a step (or from ``partition_grads``)."""
         v.choice("attack", attack, A.VOTE_ATTACKS)
         nb, d = self.nb, self.d
         m = _payload(message, self.message_bytes)
+        if attack == "none":
+            return None if m is None else m.copy()
+        if m is None and attack == "reverse":
+            return None
         bits = np.zeros(nb, np.uint8) if m is None else m[:nb].copy()
         pres = _full_mask(d) if m is None or self.tie != "abstain" else m[nb:].copy()
-        target = None
-        if attack == "worst":
+        if attack == "worst" and target is None:
             if partition_grads is None:
                 raise ValueError("attack='worst' needs partition_grads (the omniscient "
-                                 "adversary's view of every partition)")
-            pbits, ppres = V.sign_bits(_as_numpy(partition_grads), "plus"
-                                       if self.tie == "coin" else self.tie)
-            target = V.majority(pbits, d, ppres)
+                                 "adversary's view of every partition) or target")
+            target = self._worst_target(_as_numpy(partition_grads))
         out = A.attack_vote(attack, bits, d, rng=rng, target=target)
         if attack == "reverse":
             out &= pres  # a reversed abstention is still an abstention
@@ -416,12 +442,20 @@ class MultiBitVote(_Family):
 
     family = "multibit"
 
-    def __init__(self, G, d: int, *, bits: int = 2, tie: str = "coin"):
+    def __init__(self, G, d: int, *, bits: int = 2, tie: str = "coin", seed=0,
+                 worker_rngs=None):
         self.G = v.allocation(G)
         self.n, self.k = self.G.shape
         self.d = v.integer("d", d, lo=1)
         self.bits = v.integer("bits", bits, lo=2, hi=8)
         self.tie = v.choice("tie", tie, V.TIE_RULES)
+        workers, _ = _streams(seed, self.n, self.k)
+        if worker_rngs is not None:
+            if len(worker_rngs) != self.n:
+                raise ValueError(f"worker_rngs has {len(worker_rngs)} generators, expected "
+                                 f"n={self.n}")
+            workers = list(worker_rngs)
+        self.worker_rngs = workers  # the random attack's draws, one stream per worker
 
     @property
     def message_bytes(self) -> int:
@@ -436,17 +470,24 @@ class MultiBitVote(_Family):
         return quantize((np.ones((1, r)) @ signs) / np.array([r])[:, None], self.bits)[0]
 
     def encode(self, i: int, grads) -> np.ndarray:
-        """Worker ``i``'s message: its level per coordinate, packed (:func:`multibit_pack`)."""
-        g = self._local(i, grads)
-        if g.shape[0] == 0:
+        """Worker ``i``'s message: its level per coordinate, packed (:func:`multibit_pack`); a
+        worker with no partition sends the empty message."""
+        if len(self.partitions(i)) == 0:
             return np.zeros(0, np.uint8)
+        g = self._local(i, grads)
         return multibit_pack(self.level_of(multibit_signs(g, self.tie)), self.bits)
 
     def attack_message(self, attack: str, message, *, honest=(), rng=None,
-                       partition_grads=None) -> np.ndarray:
+                       partition_grads=None, target=None) -> np.ndarray | None:
+        """A Byzantine worker's multi-bit message; an absent one stays absent (as on both
+        trainers, where a worker with no partition sends nothing whatever its attack)."""
         v.choice("attack", attack, A.VOTE_ATTACKS)
         m = _payload(message, self.message_bytes)
-        msg = np.zeros(self.d) if m is None else multibit_unpack(m, self.bits, self.d)
+        if m is None:
+            return None
+        if attack == "none":
+            return m.copy()
+        msg = multibit_unpack(m, self.bits, self.d)
         if attack == "reverse":
             msg = -msg
         elif attack == "directional":
@@ -507,7 +548,7 @@ class RobustAggregate(_Family):
         return np.ascontiguousarray(g[0], dtype=np.float32).view(np.uint8)
 
     def attack_message(self, attack: str, message, *, honest=(), rng=None,
-                       partition_grads=None) -> np.ndarray:
+                       partition_grads=None, target=None) -> np.ndarray | None:
         v.choice("attack", attack, A.GRADIENT_ATTACKS)
         m = _payload(message, self.message_bytes)
         own = np.zeros(self.d, np.float32) if m is None else m.view(np.float32)
@@ -585,7 +626,7 @@ class Draco(_Family):
         return np.ascontiguousarray(msg, dtype=self.dtype).view(np.uint8)
 
     def attack_message(self, attack: str, message, *, honest=(), rng=None,
-                       partition_grads=None) -> np.ndarray:
+                       partition_grads=None, target=None) -> np.ndarray | None:
         v.choice("attack", attack, A.GRADIENT_ATTACKS)
         m = _payload(message, self.message_bytes)
         own = np.zeros(self.d, self.dtype) if m is None else m.view(self.dtype)
@@ -637,9 +678,9 @@ def from_config(cfg, d: int, G=None, *, rule=None, code=None):
         return RobustAggregate(cfg.n, d, rule if rule is not None else T._agg_callable(cfg))
     if G is None:
         G = T._allocation(cfg, k, T.code_stream(cfg, st))
-    if cfg.quant_bits > 1:
-        return MultiBitVote(G, d, bits=cfg.quant_bits, tie=cfg.tie)
     workers = [np.random.default_rng(s) for s in st["workers"].spawn(cfg.n)]
+    if cfg.quant_bits > 1:
+        return MultiBitVote(G, d, bits=cfg.quant_bits, tie=cfg.tie, worker_rngs=workers)
     return ElectionVote(G, d, tie=cfg.tie, worker_rngs=workers,
                         partition_seeds=st["partitions"].spawn(k))
 
@@ -683,7 +724,7 @@ def step_optimizer(scheme, optimizer, partition_grads, params=None, **step_kw):
     u = u if isinstance(u, torch.Tensor) else torch.from_numpy(u)
     o = 0
     for p in ps:
-        p.grad = u[o:o + p.numel()].view_as(p).to(p.dtype).clone()
+        p.grad = u[o:o + p.numel()].view_as(p).to(device=p.device, dtype=p.dtype).clone()
         o += p.numel()
     optimizer.step()
     return u

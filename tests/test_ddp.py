@@ -24,10 +24,14 @@ def _free_port() -> str:
 def test_pack_signs_matches_numpy_packbits():
     x = torch.randn(1003, generator=torch.Generator().manual_seed(1))
     x[::7] = 0.0
-    expected = votes.pack((x.numpy() >= 0) * 2 - 1)
+    x[3], x[10], x[11] = float("nan"), float("inf"), -float("inf")
+    bits, _ = votes.sign_bits(x.numpy(), "plus")  # the library's rule: non-finite as zero
+    expected = bits
     assert ddp.pack_signs(x).numpy().tolist() == expected.tolist()
-    assert torch.equal(ddp.unpack_signs(ddp.pack_signs(x), 1003),
-                       torch.where(x >= 0, 1, -1).to(torch.int8))
+    back = ddp.unpack_signs(ddp.pack_signs(x), 1003)
+    assert back[3] == back[10] == back[11] == 1
+    finite = torch.isfinite(x)
+    assert torch.equal(back[finite], torch.where(x >= 0, 1, -1).to(torch.int8)[finite])
 
 
 @pytest.mark.timeout(300)

@@ -43,6 +43,65 @@ def test_election_vote_equals_the_sim_step_over_several_steps(tie, code, extra):
         np.testing.assert_array_equal(u, u_sim)
 
 
+@pytest.mark.parametrize("tie", ["coin", "plus", "abstain"])
+@pytest.mark.parametrize("attack", ["reverse", "directional", "random", "worst"])
+def test_election_vote_under_attack_equals_the_sim_step(tie, attack):
+    # a Bernoulli code with empty rows (kept), two of them Byzantine: absent workers and
+    # attackers exactly as the sim trainer applies them, streams advancing over the steps
+    import torch
+
+    cfg = _vote_cfg(n=9, r=1.5, tie=tie, b=3, attack=attack, seed=0)
+    d, k = 45, cfg.n
+    st = T._streams(cfg.seed)
+    G = T._allocation(cfg, k, T.code_stream(cfg, st))
+    empty = np.flatnonzero(codes.empty_rows(G))
+    assert len(empty) >= 2, "this seed must give empty workers"
+    byz = np.array(sorted({int(empty[0]), int(empty[1]), int(np.flatnonzero(G.sum(1))[0])}))
+    scheme = schemes.from_config(cfg, d, G=G)
+    worker_rngs = [np.random.default_rng(s) for s in st["workers"].spawn(cfg.n)]
+    part_rngs = T.partition_rngs(st, k)
+    for step in range(4):
+        g = _grads(k, d, seed=100 + step)
+        u_sim, _, _ = T._vote_step(cfg, torch.from_numpy(g), G, byz, d, worker_rngs, part_rngs)
+        np.testing.assert_array_equal(scheme.step(g, byzantine=byz, attack=attack), u_sim)
+
+
+@pytest.mark.parametrize("attack", ["reverse", "directional", "random", "worst"])
+def test_multibit_vote_under_attack_equals_the_sim_step(attack):
+    import torch
+
+    cfg = _vote_cfg(n=9, r=1.5, quant_bits=2, tie="plus", b=3, attack=attack, seed=0)
+    d, k = 30, cfg.n
+    st = T._streams(cfg.seed)
+    G = T._allocation(cfg, k, T.code_stream(cfg, st))
+    empty = np.flatnonzero(codes.empty_rows(G))
+    byz = np.array(sorted({int(empty[0]), int(np.flatnonzero(G.sum(1))[0])}))
+    scheme = schemes.from_config(cfg, d, G=G)
+    worker_rngs = [np.random.default_rng(s) for s in st["workers"].spawn(cfg.n)]
+    for step in range(3):
+        g = _grads(k, d, seed=200 + step)
+        u_sim, _, _ = T._vote_step(cfg, torch.from_numpy(g), G, byz, d, worker_rngs, None)
+        np.testing.assert_array_equal(scheme.step(g, byzantine=byz, attack=attack), u_sim)
+
+
+def test_attack_none_and_absent_messages():
+    scheme = schemes.ElectionVote(codes.uncoded(3), 10, tie="abstain")
+    msg = scheme.encode(0, _grads(1, 10, seed=1))
+    np.testing.assert_array_equal(scheme.attack_message("none", msg), msg)
+    assert scheme.attack_message("none", None) is None
+    assert scheme.attack_message("reverse", None) is None
+    assert scheme.attack_message("directional", None).size == scheme.message_bytes
+    empty = schemes.ElectionVote(np.array([[1, 0], [0, 0]], np.uint8), 5)
+    assert empty.encode(1, np.zeros((0, 5))).size == 0  # no partition: the empty message
+    # non-contiguous or ragged messages are data too: absent, never an error
+    agg = schemes.RobustAggregate(3, 4)
+    good = [agg.encode(i, np.ones((1, 4))) for i in range(3)]
+    wide = np.zeros(2 * good[0].size, np.uint8)
+    wide[::2] = good[0]
+    np.testing.assert_array_equal(agg.decode([wide[::2], good[1], good[2]]), np.ones(4))
+    assert agg.decode([[1, [2, 3]], good[1], good[2]]).shape == (4,)
+
+
 def test_election_vote_decode_is_the_majority_of_present_votes_and_bad_messages_abstain():
     d = 29
     G = codes.bernoulli(7, 2 / 7, rng=np.random.default_rng(0))
@@ -157,14 +216,21 @@ def test_step_optimizer_writes_the_update_into_grad():
                                torch.ones(3, d + 1))
 
 
-def test_mpi_backend_declares_the_schemes_sizes():
-    # the mpi backend's payload sizes are the scheme's (the one definition of wire sizes)
-    for cfg in (_vote_cfg(), _vote_cfg(tie="abstain"), _vote_cfg(quant_bits=2),
-                T.TrainConfig(dataset="digits", n=9, b=1, code="draco-cyclic"),
-                T.TrainConfig(dataset="digits", n=9, b=1, code="draco-repetition"),
-                T.TrainConfig(dataset="digits", n=5, aggregator="median")):
-        d = 40
-        assert M.payload_bytes(cfg, d) == schemes.from_config(cfg, d).message_bytes
+def test_declared_sizes_are_the_wire_formats():
+    # explicit formulas: packed bits, a presence plane, q + 1 planes, float32, float64 and
+    # complex128 per coordinate (the mpi backend's frames take these sizes: test_mpi.py
+    # measures the bytes its workers hand to MPI)
+    d = 40
+    nb = V.packed_length(d)
+    cases = [(_vote_cfg(), nb), (_vote_cfg(tie="abstain"), 2 * nb),
+             (_vote_cfg(quant_bits=2), 3 * nb), (_vote_cfg(quant_bits=3), 4 * nb),
+             (T.TrainConfig(dataset="digits", n=9, b=1, code="draco-cyclic"), 16 * d),
+             (T.TrainConfig(dataset="digits", n=9, b=1, code="draco-repetition"), 8 * d),
+             (T.TrainConfig(dataset="digits", n=5, aggregator="median"), 4 * d)]
+    for cfg, want in cases:
+        assert schemes.sized(cfg, d).message_bytes == want, cfg
+        assert schemes.from_config(cfg, d).message_bytes == want, cfg
+        assert M.payload_bytes(cfg, d) == want
 
 
 def test_bad_arguments_name_themselves():
