@@ -195,14 +195,19 @@ def _check_messages(messages, n: int) -> list:
     return list(messages)
 
 
-def _streams(seed, n: int, k: int):
-    """Per-worker Generators and, per worker, its own copy of every partition's stream (the
-    coins for ``sign(0)``: every holder of partition j draws the same coins)."""
+def _streams(seed, n: int, k: int, worker_rngs=None):
+    """Per-worker Generators (``worker_rngs`` when given, ``n`` of them) and the ``k``
+    partitions' SeedSequences (every holder of partition j draws the same coins from its own
+    copy of stream j)."""
     ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
     workers_ss, parts_ss = ss.spawn(2)
-    workers = [np.random.default_rng(s) for s in workers_ss.spawn(n)]
-    part_children = parts_ss.spawn(k)
-    return workers, part_children
+    if worker_rngs is None:
+        workers = [np.random.default_rng(s) for s in workers_ss.spawn(n)]
+    elif len(worker_rngs) != n:
+        raise ValueError(f"worker_rngs has {len(worker_rngs)} generators, expected n={n}")
+    else:
+        workers = list(worker_rngs)
+    return workers, parts_ss.spawn(k)
 
 
 class _Family:
@@ -312,12 +317,7 @@ class ElectionVote(_Family):
         self.d = v.integer("d", d, lo=1)
         self.tie = v.choice("tie", tie, V.TIE_RULES)
         self.nb = V.packed_length(self.d)
-        workers, parts = _streams(seed, self.n, self.k)
-        if worker_rngs is not None:
-            if len(worker_rngs) != self.n:
-                raise ValueError(f"worker_rngs has {len(worker_rngs)} generators, expected "
-                                 f"n={self.n}")
-            workers = list(worker_rngs)
+        workers, parts = _streams(seed, self.n, self.k, worker_rngs)
         if partition_seeds is not None:
             if len(partition_seeds) != self.k:
                 raise ValueError(f"partition_seeds has {len(partition_seeds)} entries, "
@@ -449,12 +449,7 @@ class MultiBitVote(_Family):
         self.d = v.integer("d", d, lo=1)
         self.bits = v.integer("bits", bits, lo=2, hi=8)
         self.tie = v.choice("tie", tie, V.TIE_RULES)
-        workers, _ = _streams(seed, self.n, self.k)
-        if worker_rngs is not None:
-            if len(worker_rngs) != self.n:
-                raise ValueError(f"worker_rngs has {len(worker_rngs)} generators, expected "
-                                 f"n={self.n}")
-            workers = list(worker_rngs)
+        workers, _ = _streams(seed, self.n, self.k, worker_rngs)
         self.worker_rngs = workers  # the random attack's draws, one stream per worker
 
     @property
