@@ -86,12 +86,16 @@ import torch
 
 from . import attacks as A
 from . import codes, schemes
+from . import config as C
 from . import mpi_transport as X
+from . import schemes as S
 from . import train as T
 from . import votes as V
+from .config import TrainConfig
+from .config import allocation as _allocation
 from .experiments import atomic_write_bytes, atomic_write_text
 from .mpi_transport import HEADER_BYTES, MAGIC, pack_message, parse_message
-from .train import TrainConfig, _allocation, _gradient_setup, evaluate
+from .train import _gradient_setup, evaluate
 
 __all__ = ["run_mpi", "launch", "step_breakdown", "HEADER_BYTES", "MAGIC", "pack_message",
            "parse_message", "FAULTS", "STALL_TIMEOUT"]
@@ -275,15 +279,15 @@ class _Run:
         self.steps_per_epoch = sum(sampler.sizes) / (sampler.batch * k)
         self.total_steps = max(1, int(np.ceil(cfg.epochs * self.steps_per_epoch)))
         self.eval_steps = max(1, int(round(cfg.eval_every * self.steps_per_epoch)))
-        code_rng = T.code_stream(cfg, st)
+        code_rng = C.code_stream(cfg, st)
         self.byz_rng = np.random.default_rng(st["byz"])
         self.noise_gen = torch.Generator().manual_seed(int(st["noise"].generate_state(1)[0]))
         self.worker_rngs = [np.random.default_rng(s) for s in st["workers"].spawn(n)]
-        self.part_rngs = T.partition_rngs(st, k)
+        self.part_rngs = C.partition_rngs(st, k)
         self.vote = cfg.vote_scheme
         self.draco_code = None
         if cfg.code in T.DRACO_CODES:
-            self.draco_code = T._draco_code(cfg)
+            self.draco_code = C.draco_code(cfg)
         sized = schemes.sized(cfg, d)  # wire sizes and dtypes: the scheme's, one definition
         self.msg_dtype = getattr(sized, "dtype", np.dtype(np.float32))
         G = np.zeros((n, k), dtype=np.uint8)
@@ -301,7 +305,7 @@ class _Run:
         self.up_len, self.down_len = sized.message_bytes, sized.update_bytes
         self.agg = None
         if not self.vote and self.draco_code is None:
-            self.agg = T._agg_callable(cfg)
+            self.agg = C.agg_callable(cfg)
             self.agg(np.zeros((n, 2), np.float32))  # the rule takes n rows (fails fast)
             if hasattr(self.agg, "reset"):
                 self.agg.reset()
@@ -1065,7 +1069,7 @@ def _worker_message(cfg, fn, w, idx, cols, noise, vel, vote, me, byz, d, worker_
         return np.zeros(0, np.uint8)  # an empty worker abstains: an empty payload says so
     target = None
     if every:
-        pall, presall = T.partition_signs(g_all, cfg.tie, part_rngs)
+        pall, presall = S.partition_signs(g_all, cfg.tie, part_rngs)
         target = V.majority(pall, d, presall)
         pbits, ppres = pall[cols], (None if presall is None else presall[cols])
     if len(cols) and every:

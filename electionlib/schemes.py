@@ -50,6 +50,7 @@ Example:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 import numpy as np
@@ -57,12 +58,16 @@ import numpy as np
 from . import _validate as v
 from . import aggregators, codes, draco
 from . import attacks as A
+from . import config as C
 from . import mpi_transport as X
 from . import votes as V
 
 __all__ = [
     "HEADER_BYTES",
+    "DOWN_HEADER_BYTES",
     "wire_bytes",
+    "wire_update_bytes",
+    "partition_signs",
     "ElectionVote",
     "MultiBitVote",
     "RobustAggregate",
@@ -75,6 +80,8 @@ __all__ = [
 #: Bytes of the frame header in front of every message on the ``mpi`` backend (magic, step,
 #: payload length), as :mod:`electionlib.mpi_transport` defines the frame.
 HEADER_BYTES = X.HEADER_BYTES
+#: Bytes of the header in front of the update the server sends back (step, flags, commit).
+DOWN_HEADER_BYTES = X.DOWN_HEADER_BYTES
 
 
 # --------------------------------------------------------------------------- multi-bit wire
@@ -148,9 +155,40 @@ def multibit_unpack(buf: np.ndarray, bits: int, d: int) -> np.ndarray:
 # --------------------------------------------------------------------------- families
 
 
+def partition_signs(g: np.ndarray, tie: str, rngs) -> tuple[np.ndarray, np.ndarray | None]:
+    """Packed signs of ``(k, d)`` partition gradients, ``sign(0)`` set by ``tie``.
+
+    Under ``coin``, the exact zeros of row ``j`` get fair coins drawn from ``rngs[j]``
+    (:func:`votes.sign_bits`: one random bit per zero, in coordinate order), so the coins of
+    a partition do not depend on which other partitions a worker holds.
+
+    Example:
+        >>> g = np.array([[0.5, 0.0, -1.0], [0.0, 0.0, 2.0]], np.float32)
+        >>> b, _ = partition_signs(g, "coin", [np.random.default_rng(0)] * 2)
+        >>> s = V.unpack(b, 3)  # nonzero entries by their sign, zeros by coin
+        >>> s[0, [0, 2]].tolist(), int(s[1, 2])
+        ([1, -1], 1)
+    """
+    if tie != "coin":
+        return V.sign_bits(g, tie)
+    if V._all_finite(g):
+        pos, zero = np.packbits(g > 0, axis=-1), (g == 0).any(axis=1)
+    else:  # NaN and inf count as zeros (votes.sign_bits)
+        pos, zero = np.packbits(V._positive(g), axis=-1), V._zero_like(g).any(axis=1)
+    for j in np.flatnonzero(zero):
+        pos[j] = V.sign_bits(g[j], "coin", rng=rngs[j])[0]
+    return pos, None
+
+
 def wire_bytes(scheme) -> int:
     """Bytes one worker hands the transport per step: the header plus the payload."""
     return HEADER_BYTES + int(scheme.message_bytes)
+
+
+def wire_update_bytes(scheme) -> int:
+    """Bytes of the update the server sends each worker per step: its header
+    (:data:`DOWN_HEADER_BYTES`) plus the update's payload."""
+    return DOWN_HEADER_BYTES + int(scheme.update_bytes)
 
 
 def _as_numpy(grads, name: str = "grads") -> np.ndarray:
@@ -222,7 +260,7 @@ class _Family:
         raise NotImplementedError
 
     def attack_message(self, attack: str, message, *, honest=(), rng=None,
-                       partition_grads=None, target=None) -> np.ndarray | None:
+                       partition_grads=None, target=None, f=None) -> np.ndarray | None:
         raise NotImplementedError
 
     def decode(self, messages) -> np.ndarray:
@@ -244,10 +282,57 @@ class _Family:
                              f"got {g.shape}")
         return g
 
+    def exchange(self, partition_grads, *, byzantine=(), attack: str = "none", rng=None,
+                 shifted=None, f=None) -> tuple[np.ndarray, float, float]:
+        """One step's messages in one process, as the ``sim`` trainer runs it: every worker
+        encodes its partitions' gradients, the ``byzantine`` workers replace their messages
+        by ``attack`` (:meth:`attack_message`), and the server decodes.
+
+        Args:
+            partition_grads: ``(k, d)`` gradients, one row per partition (numpy or torch).
+            byzantine: indices of the Byzantine workers.
+            attack: an attack of this family (vote attacks for votes, gradient attacks
+                otherwise).
+            rng: Generator or seed for randomised attacks (default: each Byzantine worker's
+                own stream where the scheme has one, as in the trainers).
+            shifted: ``(k, d)`` gradients computed on shifted labels: a Byzantine worker
+                encodes these instead (the ``label_shift`` attack).
+            f: the number of Byzantine workers that omniscient gradient attacks assume
+                (default: the workers that are not honest senders).
+
+        Returns:
+            ``(update, encode_seconds, decode_seconds)``: the update ``(d,)`` float32, the
+            mean seconds one worker spent encoding (and attacking), and the server's
+            decoding seconds.
+        """
+        g = _as_numpy(partition_grads, "partition_grads")
+        if g.shape != (self.k, self.d):
+            raise ValueError(f"partition_grads must have shape (k, d) = ({self.k}, {self.d}), "
+                             f"got {g.shape}")
+        byz = sorted({v.integer("byzantine worker", int(b), lo=0, hi=self.n - 1)
+                      for b in byzantine})
+        t0 = time.perf_counter()
+        cols = [self.partitions(i) for i in range(self.n)]
+        msgs = [self.encode(i, g[c]) if len(c) else None for i, c in enumerate(cols)]
+        if attack != "none" and byz:
+            gen = None if rng is None else v.rng(rng)
+            bad = set(byz)
+            honest = [m for i, m in enumerate(msgs) if i not in bad and m is not None]
+            target = self._worst_target(g) if attack == "worst" else None
+            own = getattr(self, "worker_rngs", None)
+            sh = None if shifted is None else _as_numpy(shifted, "shifted")
+            for i in byz:  # without rng, a randomised attack draws from the worker's stream
+                mine = msgs[i] if sh is None or not len(cols[i]) else self.encode(i, sh[cols[i]])
+                msgs[i] = self.attack_message(attack, mine, honest=honest,
+                                              rng=gen if gen is not None or own is None
+                                              else own[i], partition_grads=g, target=target,
+                                              f=f)
+        t1 = time.perf_counter()
+        u = self.decode(msgs)
+        return u, (t1 - t0) / max(1, self.n), time.perf_counter() - t1
+
     def step(self, partition_grads, *, byzantine=(), attack: str = "none", rng=None):
-        """One whole step in one process: every worker encodes its partitions' gradients,
-        the ``byzantine`` workers replace their messages by ``attack``
-        (:meth:`attack_message`), and the server decodes.
+        """One whole step in one process (:meth:`exchange`): the update alone.
 
         Args:
             partition_grads: ``(k, d)`` gradients, one row per partition (numpy or torch).
@@ -260,24 +345,7 @@ class _Family:
         Returns:
             the update ``(d,)``: float32 numpy, or a torch tensor when the input is one.
         """
-        g = _as_numpy(partition_grads, "partition_grads")
-        if g.shape != (self.k, self.d):
-            raise ValueError(f"partition_grads must have shape (k, d) = ({self.k}, {self.d}), "
-                             f"got {g.shape}")
-        byz = sorted({v.integer("byzantine worker", int(b), lo=0, hi=self.n - 1)
-                      for b in byzantine})
-        msgs = [self.encode(i, g[self.partitions(i)]) if len(self.partitions(i)) else None
-                for i in range(self.n)]
-        if attack != "none" and byz:
-            gen = None if rng is None else v.rng(rng)
-            honest = [m for i, m in enumerate(msgs) if i not in byz and m is not None]
-            target = self._worst_target(g) if attack == "worst" else None
-            own = getattr(self, "worker_rngs", None)
-            for i in byz:  # without rng, a randomised attack draws from the worker's stream
-                msgs[i] = self.attack_message(attack, msgs[i], honest=honest,
-                                              rng=gen if gen is not None or own is None
-                                              else own[i], partition_grads=g, target=target)
-        u = self.decode(msgs)
+        u = self.exchange(partition_grads, byzantine=byzantine, attack=attack, rng=rng)[0]
         try:
             import torch
 
@@ -358,13 +426,11 @@ class ElectionVote(_Family):
     def _worst_target(self, g: np.ndarray):
         """The true majority of the partitions' signs, ``sign(0)`` resolved as the trainers
         resolve it (under ``coin``: from the adversary's copies of the partition streams)."""
-        from . import train as T  # partition_signs lives with the trainer's step
-
-        pbits, ppres = T.partition_signs(g, self.tie, self._adversary_rngs)
+        pbits, ppres = partition_signs(g, self.tie, self._adversary_rngs)
         return V.majority(pbits, self.d, ppres)
 
     def attack_message(self, attack: str, message, *, honest=(), rng=None,
-                       partition_grads=None, target=None) -> np.ndarray | None:
+                       partition_grads=None, target=None, f=None) -> np.ndarray | None:
         """What a Byzantine worker sends instead of ``message``: vote attacks act on bits, as
         the trainers apply them. ``none`` and ``reverse`` leave an absent message absent
         (``None``); the others send a full vote. ``worst`` reverses ``target``, the true
@@ -473,7 +539,7 @@ class MultiBitVote(_Family):
         return multibit_pack(self.level_of(multibit_signs(g, self.tie)), self.bits)
 
     def attack_message(self, attack: str, message, *, honest=(), rng=None,
-                       partition_grads=None, target=None) -> np.ndarray | None:
+                       partition_grads=None, target=None, f=None) -> np.ndarray | None:
         """A Byzantine worker's multi-bit message; an absent one stays absent (as on both
         trainers, where a worker with no partition sends nothing whatever its attack)."""
         v.choice("attack", attack, A.VOTE_ATTACKS)
@@ -520,17 +586,23 @@ class RobustAggregate(_Family):
         n: workers (= partitions).
         d: coordinates.
         rule: a name of :mod:`electionlib.aggregators` or a callable ``(m, d) -> (d,)``.
-        **params: the rule's parameters (with a name).
+        seed, worker_rngs: the workers' streams, for randomised attacks (``worker_rngs``: the
+            ``n`` Generators of a trainer's run).
+        **params: the rule's parameters (with a name; not allowed with a callable).
     """
 
     family = "aggregate"
 
-    def __init__(self, n: int, d: int, rule="mean", **params):
+    def __init__(self, n: int, d: int, rule="mean", *, seed=0, worker_rngs=None, **params):
         self.n = v.integer("n", n, lo=1)
         self.k = self.n
         self.d = v.integer("d", d, lo=1)
         self.G = codes.uncoded(self.n)
+        if not isinstance(rule, str) and params:
+            raise ValueError(f"rule parameters {sorted(params)} go with a rule's name; a "
+                             f"callable rule is used as given")
         self.rule = aggregators.get(rule, **params) if isinstance(rule, str) else rule
+        self.worker_rngs = _streams(seed, self.n, self.k, worker_rngs)[0]
 
     @property
     def message_bytes(self) -> int:
@@ -543,15 +615,15 @@ class RobustAggregate(_Family):
         return np.ascontiguousarray(g[0], dtype=np.float32).view(np.uint8)
 
     def attack_message(self, attack: str, message, *, honest=(), rng=None,
-                       partition_grads=None, target=None) -> np.ndarray | None:
+                       partition_grads=None, target=None, f=None) -> np.ndarray | None:
         v.choice("attack", attack, A.GRADIENT_ATTACKS)
         m = _payload(message, self.message_bytes)
         own = np.zeros(self.d, np.float32) if m is None else m.view(np.float32)
         rows = [h.view(np.float32) for h in honest if _payload(h, self.message_bytes)
                 is not None]
         view = np.stack(rows) if rows else own[None, :]
-        out = A.attack_gradient(attack, own, honest=view, n=self.n, f=self.n - len(rows),
-                                rng=rng)
+        out = A.attack_gradient(attack, own, honest=view, n=self.n,
+                                f=self.n - len(rows) if f is None else f, rng=rng)
         return np.ascontiguousarray(out, dtype=np.float32).view(np.uint8)
 
     def decode_wire(self, messages) -> tuple[np.ndarray, str | None]:
@@ -582,6 +654,8 @@ class Draco(_Family):
         code: ``electionlib.draco.repetition(P, s)`` or ``cyclic(P, s)``, or the name
             ``"repetition"`` / ``"cyclic"`` with ``n`` and ``s``.
         d: coordinates.
+        seed, worker_rngs: the nodes' streams, for randomised attacks (``worker_rngs``: the
+            ``P`` Generators of a trainer's run).
 
     Wire format: float64 (repetition) or complex128 (cyclic) per coordinate, as the
     encoder computes it. An absent or malformed message enters the decoder as an
@@ -590,7 +664,8 @@ class Draco(_Family):
 
     family = "draco"
 
-    def __init__(self, code, d: int, *, n: int | None = None, s: int | None = None):
+    def __init__(self, code, d: int, *, n: int | None = None, s: int | None = None, seed=0,
+                 worker_rngs=None):
         if isinstance(code, str):
             v.choice("code", code, ("repetition", "cyclic"))
             if n is None or s is None:
@@ -602,6 +677,7 @@ class Draco(_Family):
         self.G = np.asarray(code.A, np.uint8)
         self.dtype = np.dtype(np.complex128 if isinstance(code, draco.CyclicCode)
                               else np.float64)
+        self.worker_rngs = _streams(seed, self.n, self.k, worker_rngs)[0]
 
     def partitions(self, i: int) -> np.ndarray:
         i = v.integer("i", i, lo=0, hi=self.n - 1)
@@ -621,15 +697,15 @@ class Draco(_Family):
         return np.ascontiguousarray(msg, dtype=self.dtype).view(np.uint8)
 
     def attack_message(self, attack: str, message, *, honest=(), rng=None,
-                       partition_grads=None, target=None) -> np.ndarray | None:
+                       partition_grads=None, target=None, f=None) -> np.ndarray | None:
         v.choice("attack", attack, A.GRADIENT_ATTACKS)
         m = _payload(message, self.message_bytes)
         own = np.zeros(self.d, self.dtype) if m is None else m.view(self.dtype)
         rows = [h.view(self.dtype) for h in honest
                 if _payload(h, self.message_bytes) is not None]
         view = np.stack(rows) if rows else own[None, :]
-        out = A.attack_gradient(attack, own, honest=view, n=self.n, f=self.n - len(rows),
-                                rng=rng)
+        out = A.attack_gradient(attack, own, honest=view, n=self.n,
+                                f=self.n - len(rows) if f is None else f, rng=rng)
         return np.ascontiguousarray(out, dtype=self.dtype).view(np.uint8)
 
     def decode_wire(self, messages) -> tuple[np.ndarray, None]:
@@ -663,17 +739,16 @@ def from_config(cfg, d: int, G=None, *, rule=None, code=None):
         rule, code: an aggregator instance or a DRACO code already built for the run (a
             stateful rule keeps its state in the caller's instance).
     """
-    from . import train as T
-
-    st = T._streams(cfg.seed)
+    st = C.streams(cfg.seed)
     k = cfg.k if cfg.k is not None else cfg.n
-    if cfg.code in T.DRACO_CODES:
-        return Draco(code if code is not None else T._draco_code(cfg), d)
-    if not cfg.vote_scheme:
-        return RobustAggregate(cfg.n, d, rule if rule is not None else T._agg_callable(cfg))
-    if G is None:
-        G = T._allocation(cfg, k, T.code_stream(cfg, st))
     workers = [np.random.default_rng(s) for s in st["workers"].spawn(cfg.n)]
+    if cfg.code in C.DRACO_CODES:
+        return Draco(code if code is not None else C.draco_code(cfg), d, worker_rngs=workers)
+    if not cfg.vote_scheme:
+        return RobustAggregate(cfg.n, d, rule if rule is not None else C.agg_callable(cfg),
+                               worker_rngs=workers)
+    if G is None:
+        G = C.allocation(cfg, k, C.code_stream(cfg, st))
     if cfg.quant_bits > 1:
         return MultiBitVote(G, d, bits=cfg.quant_bits, tie=cfg.tie, worker_rngs=workers)
     return ElectionVote(G, d, tie=cfg.tie, worker_rngs=workers,

@@ -88,7 +88,7 @@ def test_train_command_json(tmp_path):
     for key in ("final_accuracy", "model_dimension", "results_dir", "bytes_per_worker_per_step",
                 "wall_seconds"):
         assert key in res
-    assert res["bytes_per_worker_per_step"] == -(-res["model_dimension"] // 8)
+    assert res["bytes_per_worker_per_step"] == 16 + -(-res["model_dimension"] // 8)
     assert (tmp_path / "train").is_dir() and res["results_dir"].startswith(str(tmp_path))
 
 

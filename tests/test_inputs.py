@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from electionlib import aggregators, cli, experiments
+from electionlib import schemes as S
 from electionlib import train as T
 from electionlib import votes as V
 
@@ -321,8 +322,8 @@ def test_partition_signs_and_multibit_treat_nonfinite_as_zero():
     g = np.array([[np.nan, 1.0, -1.0], [0.0, np.inf, 2.0]], np.float32)
     z = np.where(np.isfinite(g), g, 0).astype(np.float32)
     rngs = lambda: [np.random.default_rng(j) for j in range(2)]  # noqa: E731
-    assert np.array_equal(T.partition_signs(g, "coin", rngs())[0],
-                          T.partition_signs(z, "coin", rngs())[0])
-    assert T.multibit_signs(g, "abstain").tolist() == [[0, 1, -1], [0, 0, 1]]
-    assert T.multibit_signs(g, "plus").tolist() == [[1, 1, -1], [1, 1, 1]]
-    assert not math.isnan(T.multibit_signs(g, "coin").sum())
+    assert np.array_equal(S.partition_signs(g, "coin", rngs())[0],
+                          S.partition_signs(z, "coin", rngs())[0])
+    assert S.multibit_signs(g, "abstain").tolist() == [[0, 1, -1], [0, 0, 1]]
+    assert S.multibit_signs(g, "plus").tolist() == [[1, 1, -1], [1, 1, 1]]
+    assert not math.isnan(S.multibit_signs(g, "coin").sum())

@@ -3,8 +3,12 @@ are the bytes really produced, and any message is data (wrong sizes are absences
 
 import numpy as np
 import pytest
+import reference_steps as R
+import torch
 
+from electionlib import attacks as A
 from electionlib import codes, draco, schemes
+from electionlib import config as C
 from electionlib import mpi_backend as M
 from electionlib import train as T
 from electionlib import votes as V
@@ -28,16 +32,16 @@ def _vote_cfg(**kw):
 def test_election_vote_equals_the_sim_step_over_several_steps(tie, code, extra):
     cfg = _vote_cfg(code=code, tie=tie, **({} if code == "bernoulli" else {"r": None}), **extra)
     d, k = 37, cfg.n
-    st = T._streams(cfg.seed)
-    G = T._allocation(cfg, k, T.code_stream(cfg, st))
+    st = C.streams(cfg.seed)
+    G = C.allocation(cfg, k, C.code_stream(cfg, st))
     scheme = schemes.from_config(cfg, d, G=G)
     # the sim trainer's own streams, advanced step after step alongside the scheme's
     worker_rngs = [np.random.default_rng(s) for s in st["workers"].spawn(cfg.n)]
-    part_rngs = T.partition_rngs(st, k)
+    part_rngs = C.partition_rngs(st, k)
     for step in range(4):
         g = _grads(k, d, seed=10 * step + 1)
-        u_sim, _, _ = T._vote_step(cfg, __import__("torch").from_numpy(g), G, np.array([], int),
-                                   d, worker_rngs, part_rngs)
+        u_sim, _, _ = R.vote_step(cfg, torch.from_numpy(g), G, np.array([], int), d,
+                                  worker_rngs, part_rngs)
         u = scheme.step(g)
         assert u.dtype == np.float32 and u.shape == (d,)
         np.testing.assert_array_equal(u, u_sim)
@@ -48,39 +52,35 @@ def test_election_vote_equals_the_sim_step_over_several_steps(tie, code, extra):
 def test_election_vote_under_attack_equals_the_sim_step(tie, attack):
     # a Bernoulli code with empty rows (kept), two of them Byzantine: absent workers and
     # attackers exactly as the sim trainer applies them, streams advancing over the steps
-    import torch
-
     cfg = _vote_cfg(n=9, r=1.5, tie=tie, b=3, attack=attack, seed=0)
     d, k = 45, cfg.n
-    st = T._streams(cfg.seed)
-    G = T._allocation(cfg, k, T.code_stream(cfg, st))
+    st = C.streams(cfg.seed)
+    G = C.allocation(cfg, k, C.code_stream(cfg, st))
     empty = np.flatnonzero(codes.empty_rows(G))
     assert len(empty) >= 2, "this seed must give empty workers"
     byz = np.array(sorted({int(empty[0]), int(empty[1]), int(np.flatnonzero(G.sum(1))[0])}))
     scheme = schemes.from_config(cfg, d, G=G)
     worker_rngs = [np.random.default_rng(s) for s in st["workers"].spawn(cfg.n)]
-    part_rngs = T.partition_rngs(st, k)
+    part_rngs = C.partition_rngs(st, k)
     for step in range(4):
         g = _grads(k, d, seed=100 + step)
-        u_sim, _, _ = T._vote_step(cfg, torch.from_numpy(g), G, byz, d, worker_rngs, part_rngs)
+        u_sim, _, _ = R.vote_step(cfg, torch.from_numpy(g), G, byz, d, worker_rngs, part_rngs)
         np.testing.assert_array_equal(scheme.step(g, byzantine=byz, attack=attack), u_sim)
 
 
 @pytest.mark.parametrize("attack", ["reverse", "directional", "random", "worst"])
 def test_multibit_vote_under_attack_equals_the_sim_step(attack):
-    import torch
-
     cfg = _vote_cfg(n=9, r=1.5, quant_bits=2, tie="plus", b=3, attack=attack, seed=0)
     d, k = 30, cfg.n
-    st = T._streams(cfg.seed)
-    G = T._allocation(cfg, k, T.code_stream(cfg, st))
+    st = C.streams(cfg.seed)
+    G = C.allocation(cfg, k, C.code_stream(cfg, st))
     empty = np.flatnonzero(codes.empty_rows(G))
     byz = np.array(sorted({int(empty[0]), int(np.flatnonzero(G.sum(1))[0])}))
     scheme = schemes.from_config(cfg, d, G=G)
     worker_rngs = [np.random.default_rng(s) for s in st["workers"].spawn(cfg.n)]
     for step in range(3):
         g = _grads(k, d, seed=200 + step)
-        u_sim, _, _ = T._vote_step(cfg, torch.from_numpy(g), G, byz, d, worker_rngs, None)
+        u_sim, _, _ = R.vote_step(cfg, torch.from_numpy(g), G, byz, d, worker_rngs, None)
         np.testing.assert_array_equal(scheme.step(g, byzantine=byz, attack=attack), u_sim)
 
 
@@ -131,15 +131,13 @@ def test_election_vote_decode_is_the_majority_of_present_votes_and_bad_messages_
 def test_multibit_vote_equals_the_sim_step():
     cfg = _vote_cfg(quant_bits=3, tie="plus")
     d, k = 23, cfg.n
-    st = T._streams(cfg.seed)
-    G = T._allocation(cfg, k, T.code_stream(cfg, st))
+    st = C.streams(cfg.seed)
+    G = C.allocation(cfg, k, C.code_stream(cfg, st))
     scheme = schemes.from_config(cfg, d, G=G)
     assert isinstance(scheme, schemes.MultiBitVote)
-    import torch
-
     for step in range(3):
         g = _grads(k, d, seed=step)
-        u_sim, _, _ = T._vote_step(cfg, torch.from_numpy(g), G, np.array([], int), d, None, None)
+        u_sim, _, _ = R.vote_step(cfg, torch.from_numpy(g), G, np.array([], int), d, None, None)
         np.testing.assert_array_equal(scheme.step(g), u_sim)
         assert all(len(scheme.encode(i, g[scheme.partitions(i)])) == scheme.message_bytes
                    for i in range(cfg.n) if len(scheme.partitions(i)))
@@ -147,13 +145,11 @@ def test_multibit_vote_equals_the_sim_step():
 
 @pytest.mark.parametrize("code", ["draco-repetition", "draco-cyclic"])
 def test_draco_equals_the_sim_step_and_sends_its_declared_bytes(code):
-    import torch
-
     cfg = T.TrainConfig(dataset="digits", n=9, b=1, code=code)
     d = 31
     scheme = schemes.from_config(cfg, d)
     g = _grads(cfg.n, d, seed=2, zeros=0.0)
-    u_sim, _, _ = T._draco_step(cfg, torch.from_numpy(g), None, T._draco_code(cfg),
+    u_sim, _, _ = R.draco_step(cfg, torch.from_numpy(g), None, C.draco_code(cfg),
                                 np.array([], int), None)
     np.testing.assert_allclose(scheme.step(g), u_sim, rtol=0, atol=0)
     item = 16 if code == "draco-cyclic" else 8  # complex128 / float64 on the wire
@@ -168,14 +164,12 @@ def test_draco_equals_the_sim_step_and_sends_its_declared_bytes(code):
 
 
 def test_robust_aggregate_equals_the_sim_step_and_survives_absences():
-    import torch
-
     cfg = T.TrainConfig(dataset="digits", n=7, b=2, aggregator="trimmed_mean",
                         agg_params=(("f", 2),))
     d = 11
     scheme = schemes.from_config(cfg, d)
     g = _grads(cfg.n, d, seed=4)
-    u_sim, _, _ = T._agg_step(cfg, torch.from_numpy(g), None, T._agg_callable(cfg),
+    u_sim, _, _ = R.agg_step(cfg, torch.from_numpy(g), None, C.agg_callable(cfg),
                               np.array([], int), None)
     np.testing.assert_array_equal(scheme.step(g), u_sim)
     msgs = [scheme.encode(i, g[[i]]) for i in range(cfg.n)]
@@ -185,9 +179,47 @@ def test_robust_aggregate_equals_the_sim_step_and_survives_absences():
     assert np.isfinite(u).all() and u.shape == (d,)
 
 
-def test_user_step_accepts_torch_and_returns_torch():
-    import torch
+def _agg_case(cfg, d, seed):
+    """Gradients, label-shifted gradients and a Byzantine set for a full-precision step."""
+    g = _grads(cfg.n, d, seed=seed, zeros=0.0)
+    shifted = _grads(cfg.n, d, seed=seed + 50, zeros=0.0)
+    byz = np.array(sorted(np.random.default_rng(seed).choice(cfg.n, cfg.b, replace=False)))
+    return g, shifted, byz
 
+
+@pytest.mark.parametrize("attack", A.GRADIENT_ATTACKS)
+def test_robust_aggregate_under_every_attack_equals_the_reference_step(attack):
+    cfg = T.TrainConfig(dataset="digits", n=7, b=2, aggregator="median", attack=attack)
+    d = 13
+    scheme = schemes.from_config(cfg, d)
+    ref_rngs = [np.random.default_rng(s) for s in C.streams(cfg.seed)["workers"].spawn(cfg.n)]
+    for step in range(3):
+        g, shifted, byz = _agg_case(cfg, d, seed=300 + step)
+        u_ref, _, _ = R.agg_step(cfg, torch.from_numpy(g), torch.from_numpy(shifted),
+                                 C.agg_callable(cfg), byz, ref_rngs)
+        u, t_enc, t_dec = scheme.exchange(g, byzantine=byz, attack=attack, shifted=shifted,
+                                          f=cfg.b)
+        np.testing.assert_array_equal(u, u_ref)
+        assert t_enc >= 0 and t_dec >= 0
+
+
+@pytest.mark.parametrize("code", ["draco-repetition", "draco-cyclic"])
+@pytest.mark.parametrize("attack", ["constant", "reversed_gradient", "label_shift", "alie",
+                                    "gaussian"])
+def test_draco_under_attack_equals_the_reference_step(code, attack):
+    cfg = T.TrainConfig(dataset="digits", n=9, b=1, code=code, attack=attack)
+    d = 17
+    scheme = schemes.from_config(cfg, d)
+    ref_rngs = [np.random.default_rng(s) for s in C.streams(cfg.seed)["workers"].spawn(cfg.n)]
+    for step in range(2):
+        g, shifted, byz = _agg_case(cfg, d, seed=400 + step)
+        u_ref, _, _ = R.draco_step(cfg, torch.from_numpy(g), torch.from_numpy(shifted),
+                                   C.draco_code(cfg), byz, ref_rngs)
+        u, _, _ = scheme.exchange(g, byzantine=byz, attack=attack, shifted=shifted, f=cfg.b)
+        np.testing.assert_array_equal(u, u_ref)
+
+
+def test_user_step_accepts_torch_and_returns_torch():
     G = codes.bernoulli(9, 2 / 9, rng=np.random.default_rng(1), empty_rows="redraw")
     scheme = schemes.ElectionVote(G, 50, tie="plus")
     g = torch.randn(9, 50, generator=torch.Generator().manual_seed(0))
@@ -199,8 +231,6 @@ def test_user_step_accepts_torch_and_returns_torch():
 
 
 def test_step_optimizer_writes_the_update_into_grad():
-    import torch
-
     model = torch.nn.Linear(3, 2)
     d = sum(p.numel() for p in model.parameters())
     opt = torch.optim.SGD(model.parameters(), lr=0.5)
