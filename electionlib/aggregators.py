@@ -308,7 +308,7 @@ class Aggregator:
 class _WithF(Aggregator):
     """A rule configured with the number ``f`` of Byzantine rows it tolerates."""
 
-    PARAMS = ("f",)
+    PARAMS: ClassVar[tuple[str, ...]] = ("f",)
     _bound: ClassVar[str] = ""  # the condition on n, for error messages
 
     def __init__(self, *, f: int = 1):

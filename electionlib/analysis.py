@@ -14,8 +14,9 @@ import pandas as pd
 from scipy import stats
 
 from . import _validate as v
-from . import attacks, codes, montecarlo, theory, tolerance
+from . import aggregators, attacks, codes, montecarlo, theory, tolerance
 from ._progress import progress as _bar
+from .experiments import atomic_write_text
 
 __all__ = [
     "algorithm1_certificates",
@@ -233,8 +234,6 @@ def brsgd_threshold_sensitivity(honest, *, f: int, attack: str = "gaussian", mul
     Returns:
         DataFrame: multiplier, threshold, rel_error, c1_size, selected, fallback.
     """
-    from . import aggregators
-
     honest = np.asarray(honest, dtype=np.float64)
     h = honest.shape[0]
     rng = np.random.default_rng(seed)
@@ -289,7 +288,6 @@ def write_summary(root, profile: str):
     with the verdict counts) and return the combined claims table."""
     from pathlib import Path
 
-    from .experiments import atomic_write_text
 
     root = Path(root)
     files = sorted(root.glob("[0-9][0-9]_claims.csv"))

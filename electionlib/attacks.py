@@ -26,6 +26,7 @@ from itertools import combinations
 import numpy as np
 
 from . import _validate as v
+from .theory import exact_error_fixed
 from .votes import _tail_mask, packed_length
 
 __all__ = [
@@ -210,8 +211,6 @@ def worst_byzantine_set(
 
     Reference: Theorem 1 (worst-case attack), Section 5 ("b Byzantine nodes").
     """
-    from .theory import exact_error_fixed
-
     G = v.allocation(G)
     n, k = G.shape
     b = v.integer("b", b, lo=0, hi=n)

@@ -35,6 +35,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .experiments import atomic_write_text
+
 __all__ = ["Rule", "Gap", "Ratio", "Threshold", "Holds", "Ordering", "Trend", "Claim",
            "REGISTRY", "get", "judge", "target", "rows_table", "write_summary",
            "registry_commit", "per_seed", "OUTCOMES"]
@@ -712,8 +714,6 @@ def write_summary(root, profile: str, *, published=None) -> pd.DataFrame:
     verdicts of the full profile (``published/claims.csv``, committed) are shown beside.
     Returns the combined table.
     """
-    from .experiments import atomic_write_text
-
     root = Path(root)
     files = sorted(root.glob("[0-9][0-9]_claims.csv"))
     if not files:

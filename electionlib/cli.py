@@ -228,7 +228,7 @@ def _train_mpi(cfg, args) -> int:
         print(f"[mpi] {cfg.dataset} n={cfg.n} b={cfg.b} code={cfg.code}: {metric} = "
               f"{s[metric]:.4f}; {s['bytes_per_worker_per_step']:,} bytes per worker per step; "
               f"{s['status']}; results in {folder}")
-    if s["status"] != "complete":
+    if s["unfinished_workers"]:  # complete results, but some workers never finished
         from mpi4py import MPI
 
         sys.stdout.flush()

@@ -290,6 +290,7 @@ class RepetitionCode:
                 u = np.array(value, copy=True)
             else:
                 u += value
+        assert u is not None  # P >= r: at least one group
         return Decoded(u=u, rejected=tuple(sorted(rejected)), ok=ok)
 
 

@@ -6,10 +6,12 @@ matrix ``G`` and sends both to every worker point-to-point (raw bytes: JSON text
 uint8 matrix). Per step:
 
 * worker ``i`` computes the gradients of **its own** partitions only (redundancy costs real
-  compute), takes its local majority (1 bit per coordinate, 2 with the ``abstain`` rule) or,
-  for full-precision rules, its float32 gradient; a Byzantine worker applies its attack where
-  the message originates; the message goes to the server as one frame (16-byte header:
-  magic, step, payload length) by ``Isend``;
+  compute) and encodes them with the run's scheme (:mod:`electionlib.schemes`, the same
+  objects and calls as the sim trainer's step): its local majority (1 bit per coordinate, 2
+  with the ``abstain`` rule), its multi-bit level, its float32 gradient or its DRACO node
+  message; a Byzantine worker applies its attack where the message originates
+  (:meth:`~electionlib.schemes.ElectionVote.attack_message`); the message goes to the
+  server as one frame (16-byte header: magic, step, payload length) by ``Isend``;
 * the server reads frames as bytes (:mod:`electionlib.mpi_transport`): it never unpickles
   them, never buffers more than a frame's size, and treats anything else -- wrong size,
   truncated, garbage, oversized, a message from the future, an empty message from a worker
@@ -23,7 +25,10 @@ uint8 matrix). Per step:
 * the server decodes with the run's scheme (:mod:`electionlib.schemes`: majority, the
   robust rule, DRACO's decoder, each with its rule for rows that did not arrive) and sends
   the update to **each worker itself** (``Isend``: no worker relays it); every rank
-  applies it. The update's header carries the step, a *last step* flag (the server ends
+  applies it (:func:`electionlib.step.apply_update`, the sim's rule). The server also
+  computes the step's mean mini-batch loss (a forward pass while the workers compute the
+  next step), and writes the metrics and summary of :mod:`electionlib.step`, the schema the
+  sim backend writes. The update's header carries the step, a *last step* flag (the server ends
   the run, on schedule or on divergence) and the newest committed checkpoint.
 
 A worker that fell behind (its update for a step is already waiting when it is about to
@@ -84,18 +89,19 @@ import numpy as np
 import pandas as pd
 import torch
 
+from . import _validate as v
 from . import attacks as A
 from . import codes, schemes
 from . import config as C
 from . import mpi_transport as X
-from . import schemes as S
-from . import train as T
-from . import votes as V
+from . import step as STEP
+from ._progress import progress as _bar
 from .config import TrainConfig
 from .config import allocation as _allocation
+from .data import _jsonable
 from .experiments import atomic_write_bytes, atomic_write_text
 from .mpi_transport import HEADER_BYTES, MAGIC, pack_message, parse_message
-from .train import _gradient_setup, evaluate
+from .train import RunResult, _gradient_setup, evaluate
 
 __all__ = ["run_mpi", "launch", "step_breakdown", "HEADER_BYTES", "MAGIC", "pack_message",
            "parse_message", "FAULTS", "STALL_TIMEOUT"]
@@ -146,8 +152,6 @@ def _check_supported(cfg: TrainConfig):
 def check_transport(*, deadline=None, first_deadline=None, stall_timeout=STALL_TIMEOUT,
                     drop_after=3, checkpoint_every=None) -> None:
     """``ValueError`` naming the setting unless every transport setting is in range."""
-    from . import _validate as v
-
     for name, val in (("deadline", deadline), ("first_deadline", first_deadline)):
         if val is not None:
             v.real(name, val, lo=0.0, lo_open=True)
@@ -276,20 +280,15 @@ class _Run:
         self.w = w.to(torch.float32).clone()
         n, k, d = cfg.n, sampler.k, fn.d
         self.n, self.k, self.d = n, k, d
-        self.steps_per_epoch = sum(sampler.sizes) / (sampler.batch * k)
-        self.total_steps = max(1, int(np.ceil(cfg.epochs * self.steps_per_epoch)))
-        self.eval_steps = max(1, int(round(cfg.eval_every * self.steps_per_epoch)))
+        self.sched = STEP.Schedule.of(cfg, examples=sum(sampler.sizes), batch=sampler.batch,
+                                      k=k)
+        self.steps_per_epoch = self.sched.steps_per_epoch
+        self.total_steps, self.eval_steps = self.sched.total_steps, self.sched.eval_steps
         code_rng = C.code_stream(cfg, st)
         self.byz_rng = np.random.default_rng(st["byz"])
         self.noise_gen = torch.Generator().manual_seed(int(st["noise"].generate_state(1)[0]))
-        self.worker_rngs = [np.random.default_rng(s) for s in st["workers"].spawn(n)]
-        self.part_rngs = C.partition_rngs(st, k)
         self.vote = cfg.vote_scheme
-        self.draco_code = None
-        if cfg.code in T.DRACO_CODES:
-            self.draco_code = C.draco_code(cfg)
-        sized = schemes.sized(cfg, d)  # wire sizes and dtypes: the scheme's, one definition
-        self.msg_dtype = getattr(sized, "dtype", np.dtype(np.float32))
+        self.draco_code = C.draco_code(cfg) if cfg.code in C.DRACO_CODES else None
         G = np.zeros((n, k), dtype=np.uint8)
         if self.rank == 0:
             G[:] = (_allocation(cfg, k, code_rng) if self.vote else
@@ -301,49 +300,40 @@ class _Run:
             G[:] = raw.reshape(n, k)
         self.G = G
         self.byz = A.byzantine_set(G, cfg.b, select=cfg.byz_select, rng=self.byz_rng)
-        self.nb = V.packed_length(d)
-        self.up_len, self.down_len = sized.message_bytes, sized.update_bytes
         self.agg = None
         if not self.vote and self.draco_code is None:
             self.agg = C.agg_callable(cfg)
             self.agg(np.zeros((n, 2), np.float32))  # the rule takes n rows (fails fast)
             if hasattr(self.agg, "reset"):
                 self.agg.reset()
-        # the server's decoder and the update's wire form (electionlib.schemes)
+        # the step's encode, attack and decode, and the wire sizes: the scheme's, exactly as
+        # the sim trainer calls them (electionlib.schemes); this module is the transport
         self.scheme = schemes.from_config(cfg, d, G=G, rule=self.agg, code=self.draco_code)
-        self.test_idx = None
-        if cfg.test_subsample is not None and cfg.test_subsample < ds.n_test:
-            self.test_idx = np.sort(np.random.default_rng(st["eval"]).choice(
-                ds.n_test, cfg.test_subsample, replace=False))
+        self.msg_dtype = getattr(self.scheme, "dtype", np.dtype(np.float32))
+        self.up_len, self.down_len = self.scheme.message_bytes, self.scheme.update_bytes
+        self.rngs = self.scheme.generators(self.me if self.rank > 0 else None)
+        self.test_idx = STEP.test_indices(cfg, ds.n_test, st["eval"])
         self.mom = torch.zeros(d) if cfg.momentum == "server" else None
-        cols = np.flatnonzero(G[self.me]) if self.rank > 0 else np.arange(k)
-        if self.draco_code is not None and self.rank > 0:
-            cols = np.asarray(self.draco_code.partitions(self.me), dtype=np.int64)
+        cols = self.scheme.partitions(self.me) if self.rank > 0 else np.arange(k)
         self.cols = cols
         # per-partition momentum lives on the workers only
         self.vel = (torch.zeros(len(cols), d) if cfg.momentum == "worker" and self.rank > 0
                     else None)
         self.rows: list[dict] = []
+        self.losses: list[float] = []  # the server's mini-batch losses since the last row
+        self.cum = dict.fromkeys(("load", "comm", "decode", "bcast", "update"), 0.0)
         self.first = 1
         self.omniscient = cfg.attack in A.OMNISCIENT
 
     # ------------------------------------------------------------------ shared per step
 
     def lr_at(self, step: int) -> float:
-        cfg = self.cfg
-        return cfg.lr * cfg.lr_decay ** sum(step / self.steps_per_epoch >= e
-                                            for e in cfg.lr_decay_epochs)
+        return self.sched.lr_at(step)
 
     def apply(self, upd_buf: np.ndarray, step: int) -> None:
-        """``w <- w - lr (u + wd w)`` (with momentum at the master if configured)."""
-        cfg = self.cfg
+        """The update of :func:`electionlib.step.apply_update` (both backends')."""
         upd = torch.from_numpy(self.scheme.unpack_update(upd_buf))
-        if cfg.weight_decay:
-            upd = upd + cfg.weight_decay * self.w
-        if self.mom is not None:
-            self.mom.mul_(cfg.eta).add_(upd)
-            upd = self.mom
-        self.w = self.w - self.lr_at(step) * upd
+        self.w = STEP.apply_update(self.w, upd, self.cfg, self.mom, self.lr_at(step))
 
     def redraw_byzantine(self) -> None:
         cfg = self.cfg
@@ -354,8 +344,6 @@ class _Run:
 
     def serve(self):
         """Rank 0's loop; returns the :class:`~electionlib.train.RunResult`."""
-        from .train import RunResult
-
         cfg, comm, MPI, n, log = self.cfg, self.comm, self.MPI, self.n, self.log
         inbox = X.Inbox(comm, MPI, n, self.up_len, self.G.sum(axis=1) == 0, log)
         out = X.Outbox(comm, MPI, n, log)
@@ -364,7 +352,12 @@ class _Run:
         timing = dict.fromkeys(("comm", "decode", "bcast", "update", "server_cpu"), 0.0)
         t_start = time.perf_counter()
         if not self.rows:
-            self.rows.append(dict(step=0, epoch=0.0, wall_seconds=0.0, **self._evaluate()))
+            self.rows.append(STEP.metrics_row(
+                step=0, epoch=0.0, lr=self.lr_at(0), wall_seconds=0.0, load_units=0.0,
+                server_wait_seconds=0.0, decode_seconds=0.0, broadcast_seconds=0.0,
+                update_seconds=0.0, bytes_per_worker_per_step=HEADER_BYTES + self.up_len,
+                absent_messages=0, train_loss=float("nan"), **self._evaluate()))
+        max_load = int(self.G.sum(axis=1).max())
         misses = np.zeros(n, np.int64)
         dropped: set[int] = set()
         pending_ck: dict[int, list] = {}
@@ -376,6 +369,8 @@ class _Run:
             self.step = step
             self.redraw_byzantine()
             byz = set(int(i) for i in self.byz)
+            idx = self.sampler.next()  # the step's batches, for the training loss
+            w_step = self.w
             inbox.begin(step)
             inbox.ack_window = (committed, step)
             wanted = set(range(n)) - out.detached
@@ -442,14 +437,24 @@ class _Run:
             timing["decode"] += t2 - t1
             # CPU seconds of decoding and posting the sends (not of applying the update)
             timing["server_cpu"] += (c2 - c1) + (time.thread_time() - c3)
+            for key, dt in (("comm", t1 - t0), ("bcast", t4 - t3), ("update", t3 - t2),
+                            ("decode", t2 - t1)):
+                self.cum[key] += dt
+            self.cum["load"] += max_load
+            # the mean mini-batch loss at the step's parameters (the sim's train_loss),
+            # computed while the workers compute the next step, outside the timings
+            self.losses.append(self.fn.loss(w_step, idx))
             if step % self.eval_steps == 0 or last:
-                self.rows.append(dict(
-                    step=step, epoch=step / self.steps_per_epoch,
-                    wall_seconds=time.perf_counter() - t_start,
-                    server_wait_seconds=timing["comm"], decode_seconds=timing["decode"],
-                    broadcast_seconds=timing["bcast"], update_seconds=timing["update"],
+                self.rows.append(STEP.metrics_row(
+                    step=step, epoch=step / self.steps_per_epoch, lr=self.lr_at(step),
+                    wall_seconds=time.perf_counter() - t_start, load_units=self.cum["load"],
+                    server_wait_seconds=self.cum["comm"],
+                    decode_seconds=self.cum["decode"], broadcast_seconds=self.cum["bcast"],
+                    update_seconds=self.cum["update"],
                     bytes_per_worker_per_step=HEADER_BYTES + self.up_len,
-                    absent_messages=len(inbox.absences), **self._evaluate()))
+                    absent_messages=len(inbox.absences),
+                    train_loss=float(np.mean(self.losses)), **self._evaluate()))
+                self.losses.clear()
             if self.ck is not None and self.checkpoint_every and \
                     step % self.checkpoint_every == 0 and not last:
                 pending_ck[step] = self._save_server_piece(step)
@@ -491,32 +496,19 @@ class _Run:
         sent = {int(w): float(v[jb] / max(1.0, v[js])) for w, (_, v) in sorted(inbox.done.items())
                 if w in finished and np.isfinite(v).all() and (v >= 0).all()}
         metric = "auc" if self.ds.metric == "auc" else "accuracy"
-        summary = {
-            f"final_{metric}": float(metrics[metric].iloc[-1]),
-            "model_dimension": self.d,
-            "bytes_per_worker_per_step": int(HEADER_BYTES + self.up_len),
-            "payload_bytes_per_worker_per_step": int(self.up_len),
+        status = "diverged" if diverged else "complete"
+        summary = STEP.summary(
+            {f"final_{metric}": float(metrics[metric].iloc[-1])},
+            backend="mpi", model_dimension=self.d, steps=int(step), diverged=diverged,
+            status=status + (", workers killed" if unfinished else ""),
+            bytes_per_worker_per_step=int(HEADER_BYTES + self.up_len),
+            payload_bytes_per_worker_per_step=int(self.up_len),
+            update_bytes_per_step=int(schemes.wire_update_bytes(self.scheme)),
             # reported by each worker: vote-tag bytes it handed to MPI, per step it computed
-            "sent_bytes_per_step": {str(w): b for w, b in sent.items()},
-            "wall_seconds": float(time.perf_counter() - t_start),
-            "steps": int(step),
-            "redundancy": float(self.G.sum() / self.G.shape[1]),
-            "empty_workers": int(codes.empty_rows(self.G).sum()),
-            "empty_partitions": int(codes.empty_columns(self.G).sum()),
-            "diverged": diverged,
-            "absent_messages": len(inbox.absences),
-            "absences": [[s, w] for s, w in sorted(inbox.absences)],
-            "late_messages_discarded": inbox.counters.late,
-            "discarded": inbox.counters.as_dict(),
-            "degraded_steps": degraded["steps"],
-            "dropped_workers": sorted(dropped),
-            "detached_workers": sorted(out.detached),
-            "unfinished_workers": unfinished,
-            "status": "complete, workers killed" if unfinished else "complete",
-            # parity with the sim backend holds only if every vote of every step arrived
-            "parity": bool(self.parity and not inbox.absences and not inbox.counters.late),
-            "server_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "timing_per_step": {
+            sent_bytes_per_step={str(w): b for w, b in sent.items()},
+            wall_seconds=float(time.perf_counter() - t_start),
+            evaluation_seconds=float(getattr(self, "eval_seconds", 0.0)),
+            timing_per_step={
                 "worker_compute": per_step("compute"),
                 "worker_encode": per_step("encode"),
                 "server_wait": timing["comm"] / steps_done,
@@ -526,13 +518,28 @@ class _Run:
                 "server_decode_broadcast_cpu": timing["server_cpu"] / steps_done,
                 "update": timing["update"] / steps_done,
             },
-            "byzantine": [int(i) for i in self.byz],
-            "backend": "mpi",
-        }
+            redundancy=float(self.G.sum() / self.G.shape[1]),
+            empty_workers=int(codes.empty_rows(self.G).sum()),
+            empty_partitions=int(codes.empty_columns(self.G).sum()),
+            byzantine=[int(i) for i in self.byz],
+            absent_messages=len(inbox.absences),
+            absences=[[s, w] for s, w in sorted(inbox.absences)],
+            late_messages_discarded=inbox.counters.late,
+            discarded=inbox.counters.as_dict(),
+            degraded_steps=degraded["steps"],
+            dropped_workers=sorted(dropped),
+            detached_workers=sorted(out.detached),
+            unfinished_workers=unfinished,
+            # parity with the sim backend holds only if every vote of every step arrived
+            parity=bool(self.parity and not inbox.absences and not inbox.counters.late),
+            server_peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
         return RunResult(cfg, metrics, summary, self.w.numpy().copy())
 
     def _evaluate(self) -> dict:
-        return evaluate(self.model, self.w, self.ds, self.test_idx)
+        t0 = time.perf_counter()
+        out = evaluate(self.model, self.w, self.ds, self.test_idx)
+        self.eval_seconds = getattr(self, "eval_seconds", 0.0) + time.perf_counter() - t0
+        return out
 
     def _view_server(self, honest, byz, step: int):
         """The adversary channel: the honest messages as the server received them, shown to
@@ -578,10 +585,7 @@ class _Run:
                 channel = None
                 if self.omniscient and me in byz and not self.faults.skip_view(me, step):
                     channel = self._view_channel(step)
-                payload = _worker_message(cfg, self.fn, self.w, idx, self.cols, noise,
-                                          self.vel, self.vote, me, byz, self.d,
-                                          self.worker_rngs, self.part_rngs, self.parity,
-                                          [], channel, self.draco_code, self.ds)
+                payload = _worker_message(self, idx, noise, byz, channel)
                 t1, c1 = time.perf_counter(), time.thread_time()
                 t["compute_cpu"] += c1 - c0
                 t["compute"] += t1 - t0
@@ -664,13 +668,11 @@ class _Run:
                 "vel": self.vel.numpy() if self.vel is not None else np.zeros(0, np.float32)}
 
     def _state(self) -> dict:
-        from .data import _jsonable
-
         return {"sampler": self.sampler.get_state(),
-                "worker_rngs": [_jsonable(g.bit_generator.state) for g in self.worker_rngs],
-                "partition_rngs": [_jsonable(g.bit_generator.state) for g in self.part_rngs],
+                "rngs": [_jsonable(g.bit_generator.state) for g in self.rngs],
                 "byz_rng": _jsonable(self.byz_rng.bit_generator.state),
-                "byzantine": [int(i) for i in self.byz]}
+                "byzantine": [int(i) for i in self.byz],
+                "losses": [float(x) for x in self.losses]}
 
     def _save_server_piece(self, step: int) -> list:
         """Rank 0's piece, apart from the workers' (``checkpoint_dir/server``); returns the
@@ -766,11 +768,11 @@ class _Run:
             self.vel = torch.from_numpy(arrays["vel"])
         self.noise_gen.set_state(torch.from_numpy(arrays["noise"]))
         self.sampler.set_state(state["sampler"])
-        for g, s in zip(self.worker_rngs + self.part_rngs,
-                        state["worker_rngs"] + state["partition_rngs"], strict=True):
+        for g, s in zip(self.rngs, state["rngs"], strict=True):
             g.bit_generator.state = s
         self.byz_rng.bit_generator.state = state["byz_rng"]
         self.byz = np.asarray(state["byzantine"], dtype=np.int64)
+        self.losses = [float(x) for x in state["losses"]]
 
 
 # ---------------------------------------------------------------------------- pieces
@@ -873,11 +875,15 @@ def _read_piece(folder: Path, stem: str, run: _Run, sha256: str | None = None):
                 raise ValueError(key)
         torch.Generator().set_state(torch.from_numpy(arrays["noise"]))
         copy.deepcopy(run.sampler).set_state(state["sampler"])
-        rngs = state["worker_rngs"] + state["partition_rngs"]
-        if len(state["worker_rngs"]) != run.n or len(state["partition_rngs"]) != run.k:
+        rngs = state["rngs"]
+        if not isinstance(rngs, list) or len(rngs) != len(run.rngs):
             raise ValueError("rng count")
         for s in rngs + [state["byz_rng"]]:
             np.random.default_rng(0).bit_generator.state = s
+        losses = state["losses"]
+        if not isinstance(losses, list) or not all(
+                isinstance(x, (int, float)) and not isinstance(x, bool) for x in losses):
+            raise ValueError("losses")
         byz = np.asarray(state["byzantine"], dtype=np.int64)
         if byz.ndim != 1 or (byz.size and (byz.min() < 0 or byz.max() >= run.n)):
             raise ValueError("byzantine")
@@ -1025,98 +1031,46 @@ def _gradients(fn, w, idx, rows, parity, losses, d, y=None):
     return g
 
 
-def _worker_message(cfg, fn, w, idx, cols, noise, vel, vote, me, byz, d, worker_rngs, part_rngs,
-                    parity, losses, channel=None, draco_code=None, ds=None):
-    """Worker ``me``: gradients of its own partitions -> its (attacked) payload bytes.
+def _worker_message(run: _Run, idx, noise, byz, channel=None) -> np.ndarray:
+    """Worker ``run.me``: the gradients of its own partitions -> its (attacked) payload
+    bytes, encoded and attacked by the run's scheme (:meth:`electionlib.schemes.ElectionVote.
+    encode`, :meth:`~electionlib.schemes.ElectionVote.attack_message`), as the sim trainer's
+    :meth:`~electionlib.schemes.ElectionVote.exchange` does for every worker.
 
-    Mirrors the sim backend step for step (same streams in the same order). A Byzantine
-    worker under the vote-level ``worst`` attack is omniscient: it computes every
+    A Byzantine worker under the vote-level ``worst`` attack is omniscient: it computes every
     partition's gradient itself (it has the data) to find the true majority it reverses.
-    Under ``label_shift`` a Byzantine worker also computes its partitions' gradients on the
-    shifted labels and sends those.
+    Under ``label_shift`` a Byzantine worker encodes its partitions' gradients on the shifted
+    labels. Omniscient gradient attacks see the honest messages through the adversary
+    channel (``channel``; without a view, the worker's own message).
     """
+    cfg, me, sch, cols, d = run.cfg, run.me, run.scheme, run.cols, run.d
     attacking = me in byz and cfg.attack != "none"
     every = attacking and cfg.attack == "worst"
     k = idx.shape[0]
     rows = np.arange(k) if every else cols
-    grads = _gradients(fn, w, idx, rows, parity, losses, d)
+    grads = _gradients(run.fn, run.w, idx, rows, run.parity, [], d)
     if noise is not None and len(rows):
         grads = grads + noise[rows]
-    if vel is not None and len(rows):
-        vel.mul_(cfg.eta).add_(grads, alpha=1 - cfg.eta)
-        grads = vel.clone()
+    if run.vel is not None and len(rows):
+        run.vel.mul_(cfg.eta).add_(grads, alpha=1 - cfg.eta)
+        grads = run.vel.clone()
     g_all = grads.numpy()
     g = g_all[cols] if every else g_all
-    if not vote:
-        if attacking and cfg.attack == "label_shift":
-            ys = A.shift_labels(ds.y_train[idx], ds.n_classes)
-            g = _gradients(fn, w, idx, cols, parity, [], d, y=ys).numpy()
-        if draco_code is not None:  # DRACO: the worker's encoded message (Section 3)
-            msg = draco_code.encode_node(me, g.astype(np.float64))
-        else:
-            msg = g[0].astype(np.float32)
-        if attacking:
-            honest = channel() if channel is not None else None
-            if honest is None and cfg.attack in A.OMNISCIENT:
-                honest = msg[None, :]  # no view (skipped or too late): its own message
-            msg = A.attack_gradient(cfg.attack, msg, honest=honest, n=cfg.n, f=cfg.b,
-                                    rng=worker_rngs[me])
-        return msg
-    if cfg.quant_bits > 1:
-        return _multibit_message(cfg, g_all, cols, every, attacking, worker_rngs[me])
-    nb = V.packed_length(d)
-    if len(cols) == 0 and not (attacking and cfg.attack in ("directional", "random", "worst")):
-        return np.zeros(0, np.uint8)  # an empty worker abstains: an empty payload says so
-    target = None
-    if every:
-        pall, presall = S.partition_signs(g_all, cfg.tie, part_rngs)
-        target = V.majority(pall, d, presall)
-        pbits, ppres = pall[cols], (None if presall is None else presall[cols])
-    if len(cols) and every:
-        b_, p_ = V.encode(pbits, np.ones((1, len(cols)), np.uint8), d,
-                          partition_present=ppres, tie=cfg.tie, rng=[worker_rngs[me]])
-        bits = b_[0]
-        pres = _full_mask(nb, d) if p_ is None else p_[0].copy()
-    elif len(cols):  # the common path: the same result as partition_signs + encode, leaner
-        bits, p_ = V.worker_vote(g, cfg.tie, partition_rngs=[part_rngs[j] for j in cols],
-                                 rng=worker_rngs[me])
-        pres = _full_mask(nb, d) if p_ is None else p_
-    else:  # an empty Byzantine worker still sends its attack
-        bits, pres = np.zeros(nb, np.uint8), np.zeros(nb, np.uint8)
-    if attacking:
-        bits = A.attack_vote(cfg.attack, bits, d, rng=worker_rngs[me], target=target)
-        if cfg.attack == "reverse":
-            bits &= pres
-        else:
-            pres = _full_mask(nb, d)
-    return np.concatenate([bits, pres]) if cfg.tie == "abstain" else bits
-
-
-def _full_mask(nb: int, d: int) -> np.ndarray:
-    pres = np.full(nb, 0xFF, np.uint8)
-    pres[-1] &= V._tail_mask(d)
-    return pres
-
-
-def _multibit_message(cfg, g_all, cols, every, attacking, rng) -> np.ndarray:
-    """The §2.2 multi-bit message: the worker's average partition sign, quantized, packed."""
-    if len(cols) == 0:
-        return np.zeros(0, np.uint8)
-    q = cfg.quant_bits
-    s = schemes.multibit_signs(g_all, cfg.tie)
-    own = s[cols] if every else s
-    avg = (np.ones((1, len(cols)), np.uint8) @ own) / np.array([len(cols)])[:, None]
-    msg = schemes.quantize(avg, q)[0]
-    if attacking:
-        if cfg.attack == "reverse":
-            msg = -msg
-        elif cfg.attack == "directional":
-            msg = np.ones_like(msg)
-        elif cfg.attack == "random":
-            msg = rng.choice(schemes._levels(q), size=msg.shape[0])
-        elif cfg.attack == "worst":
-            msg = -np.sign(s.sum(axis=0))
-    return schemes.multibit_pack(msg, q)
+    msg = sch.encode(me, g) if len(cols) else None
+    if not attacking:
+        return np.zeros(0, np.uint8) if msg is None else msg
+    if cfg.attack == "label_shift" and len(cols):
+        ys = A.shift_labels(run.ds.y_train[idx], run.ds.n_classes)
+        msg = sch.encode(me, _gradients(run.fn, run.w, idx, cols, run.parity, [], d,
+                                        y=ys).numpy())
+    honest = ()
+    if channel is not None:
+        view = channel()
+        if view is not None:
+            honest = [np.ascontiguousarray(r).view(np.uint8) for r in view]
+    out = sch.attack_message(cfg.attack, msg, honest=honest, rng=sch.worker_rngs[me],
+                             partition_grads=g_all if every else None, f=cfg.b)
+    return np.zeros(0, np.uint8) if out is None else out
 
 
 def payload_bytes(cfg: TrainConfig, d: int) -> int:
@@ -1190,8 +1144,6 @@ def step_breakdown(ns=(3, 5, 9), *, dataset: str = "fmnist", subsample: int | No
     per step) and the ratios ``server_over_compute`` (decode + broadcast wall / worker
     gradient wall) and ``server_over_compute_cpu`` (the same in CPU seconds).
     """
-    from ._progress import progress as _bar
-
     rows = []
     cases = [(s, n) for s in schemes for n in ns]
     for scheme, n in _bar(cases, len(cases), "mpi step breakdown", progress):

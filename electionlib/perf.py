@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 from . import _validate as v
-from . import codes, tolerance
+from . import aggregators, codes, draco, montecarlo, tolerance, train
 from . import votes as V
 from ._progress import progress as _bar
 from .experiments import atomic_write_text, results_dir
@@ -205,8 +205,6 @@ def _grad_encode_times(grad: Callable, encoders: Sequence[Callable], repeats: in
 
 def _max_f(rule: str, n: int) -> int | None:
     """Largest f <= (n-1)//2 the aggregator ``rule`` accepts with n rows (None if none)."""
-    from . import aggregators
-
     for f in range((n - 1) // 2, -1, -1):
         try:
             if aggregators.requires(rule, f) <= n:
@@ -301,8 +299,6 @@ def _kernel(rule: str, n: int, f: int, inp: _Inputs) -> tuple[Callable[[int], ob
         dst = np.empty_like(X)
         return (lambda w: np.copyto(cols(dst, w), cols(X, w))), "np.copyto"
     if rule in _DRACO:
-        from . import draco
-
         kind = _DRACO[rule]
         X = inp.floats
         if kind == "repetition":
@@ -320,7 +316,6 @@ def _kernel(rule: str, n: int, f: int, inp: _Inputs) -> tuple[Callable[[int], ob
                 w = min(c, W - c0)
                 msgs[:, c0 : c0 + w] = small[:, :w]
         return (lambda w: code.decode(msgs)), f"s={f}, r={2 * f + 1}, honest messages"
-    from . import aggregators
 
     cls = aggregators.REGISTRY[rule]
     params = {"f": f} if "f" in cls.PARAMS else {}
@@ -733,7 +728,6 @@ def encode_table(
     """
     import torch
 
-    from . import train
 
     rs = [v.integer("r", r, lo=1) for r in rs]
     if not rs:
@@ -873,8 +867,6 @@ def montecarlo_table(ns: Iterable[int] = (9, 15), trials: int = 100_000, S: floa
         >>> t[["kind", "n", "b", "trials"]].values.tolist()
         [['fixed', 5, 1, 1000], ['ensemble', 5, 1, 1000]]
     """
-    from . import montecarlo
-
     trials = v.integer("trials", trials, lo=1)
     repeats = v.integer("repeats", repeats, lo=1)
     ns = [v.integer("n", n, lo=5) for n in ns]

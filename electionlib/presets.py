@@ -33,6 +33,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from . import _validate as v
+from .config import TrainConfig
+
 __all__ = ["DATASET_DEFAULTS", "PRESETS", "Preset", "defaults", "family_of", "build",
            "independent_code_seed", "standin_decay", "STANDIN_DECAY_EXAMPLES",
            "TABLE_B2_BATCH", "TABLE_B2_DECAY"]
@@ -111,8 +114,6 @@ def _scaled_decay(out: dict, dataset, kw: dict) -> dict:
 def defaults(dataset: str, kw: dict) -> dict:
     """The per-dataset defaults for a run with settings ``kw`` (Table B.2's batch and lr
     schedule filled in for CIFAR-10 by n and b)."""
-    from . import _validate as v
-
     v.choice("dataset", dataset, tuple(DATASET_DEFAULTS))
     out = _scaled_decay(dict(DATASET_DEFAULTS[dataset][family_of(kw)]), dataset, kw)
     if dataset == "cifar10" and family_of(kw) == "votes":
@@ -220,9 +221,6 @@ def build(preset: str | None, given: dict):
         >>> cfg.dataset, cfg.batch, cfg.momentum, cfg.tie, cfg.lr_decay_epochs
         ('amazon', 15, 'worker', 'abstain', (1.0,))
     """
-    from . import _validate as v
-    from .train import TrainConfig
-
     given = {k: val for k, val in given.items() if val is not None}
     kw = dict(given)
     if preset is not None:

@@ -26,6 +26,7 @@ from . import claims as C
 from . import experiments
 from . import suites as S
 from . import verdicts as V
+from .train import TRAINER_VERSION
 
 __all__ = ["published_dir", "full_tables", "summary", "FULL_COMMAND"]
 
@@ -49,8 +50,6 @@ def _git(*args) -> str:
 
 def _finals(df: pd.DataFrame, entries) -> pd.DataFrame:
     """One row per run: its labels, final accuracy, steps and configuration hash."""
-    from .train import TRAINER_VERSION
-
     rows = []
     for labels, cfg in entries:
         key = {**cfg.to_dict(), "trainer_version": TRAINER_VERSION}
@@ -93,7 +92,6 @@ def full_tables(*, workers: int | None = None, root=None, progress: bool = True)
     experiments.atomic_write_text(out / "plateau.csv", plat[["epoch", "step", "accuracy",
                                                              "test_loss"]].to_csv(index=False))
     experiments.atomic_write_text(out / "claims.csv", C.rows_table(rows).to_csv(index=False))
-    from .train import TRAINER_VERSION
 
     freeze = subprocess.run([sys.executable, "-m", "pip", "freeze"], capture_output=True,
                             text=True, timeout=120).stdout.splitlines()

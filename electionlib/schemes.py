@@ -1,9 +1,11 @@
 """Schemes: one object per family, the step's encode and decode with their wire format.
 
-A scheme answers four questions for a user's own PyTorch loop and for the ``mpi`` server,
-which decodes and sizes its frames through these objects (the ``sim`` trainer keeps its own
-vectorised step; ``tests/test_schemes.py`` checks that the two give the same update, bit for
-bit, for every family, tie rule and vote attack):
+A scheme answers four questions, for both backends and for a user's own PyTorch loop: the
+``sim`` trainer runs every step through :meth:`~ElectionVote.exchange`, the ``mpi`` workers
+encode and attack through :meth:`~ElectionVote.encode` and
+:meth:`~ElectionVote.attack_message`, and the ``mpi`` server decodes and sizes its frames
+through :meth:`~ElectionVote.decode_wire` (``tests/test_schemes.py`` also checks every family
+against an independent vectorised step, bit for bit, under every attack):
 
 * :meth:`~ElectionVote.partitions` ``(i)``: the data partitions worker ``i`` computes;
 * :attr:`~ElectionVote.message_bytes`: the exact payload size of one worker's message, as
@@ -28,9 +30,10 @@ family              message                                       decoder
                     or complex128 (cyclic)                        (DRACO Section 3)
 =================== ============================================ ==========================
 
-DRACO's wire format is the float64 / complex128 that the ``mpi`` backend sends (its encoder
-and decoder work in double precision); DRACO's own paper counts float32 / complex64, half of
-it, and so does the ``sim`` trainer's ``bytes_per_worker_per_step`` (payload only) today.
+DRACO's wire format is float64 / complex128, what its encoder and decoder compute in and
+what the ``mpi`` backend sends; DRACO's own paper counts float32 / complex64, half of it.
+Both backends report these sizes with the frame header (``bytes_per_worker_per_step`` =
+:func:`wire_bytes`), and the ``sim`` trainer's modelled communication time uses them.
 
 :meth:`ElectionVote.step` and :func:`step_optimizer` serve a user's own training loop: hand
 them the ``k`` partition gradients of a step (torch tensors or numpy) and get the decoded
@@ -274,6 +277,12 @@ class _Family:
         i = v.integer("i", i, lo=0, hi=self.n - 1)
         return np.flatnonzero(self.G[i])
 
+    def generators(self, i: int | None = None) -> list[np.random.Generator]:
+        """The Generators a process playing worker ``i`` advances (every worker's when
+        ``i`` is None), in a fixed order: what a checkpoint must hold to resume the streams.
+        """
+        return list(getattr(self, "worker_rngs", []))
+
     def _local(self, i: int, grads) -> np.ndarray:
         g = _as_numpy(grads)
         want = (len(self.partitions(i)), self.d)
@@ -397,6 +406,13 @@ class ElectionVote(_Family):
                             for j in np.flatnonzero(self.G[i])} for i in range(self.n)]
         # the omniscient adversary's own copies of every partition's stream (``worst``)
         self._adversary_rngs = [np.random.default_rng(p) for p in parts]
+
+    def generators(self, i: int | None = None) -> list[np.random.Generator]:
+        """The workers' streams, worker ``i``'s copies of its partitions' coin streams (every
+        worker's when ``i`` is None) and the omniscient adversary's copies, in that order."""
+        rows = range(self.n) if i is None else [v.integer("i", i, lo=0, hi=self.n - 1)]
+        own = [self._part_rngs[r][j] for r in rows for j in sorted(self._part_rngs[r])]
+        return list(self.worker_rngs) + own + list(self._adversary_rngs)
 
     @property
     def message_bytes(self) -> int:

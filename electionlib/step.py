@@ -93,7 +93,7 @@ def test_indices(cfg, n_test: int, stream) -> np.ndarray | None:
                                                         replace=False))
 
 
-test_indices.__test__ = False  # not a pytest test despite its name
+setattr(test_indices, "__test__", False)  # noqa: B010 - not a pytest test despite its name
 
 #: Columns of ``metrics.csv`` besides the evaluation's own (``accuracy`` or ``auc``, and
 #: ``test_loss``), one row per evaluation. Seconds and load units are cumulative.

@@ -23,10 +23,10 @@ import os
 
 import pandas as pd
 
-from . import presets, profiles
+from . import experiments, presets, profiles
 from ._progress import progress as _bar
 from .presets import TABLE_B2_BATCH, TABLE_B2_DECAY  # noqa: F401 - re-exported
-from .train import TrainConfig, run_cached
+from .train import TRAINER_VERSION, TrainConfig, run_cached
 
 __all__ = [
     "VOTE_LR",
@@ -387,9 +387,6 @@ def default_workers() -> int:
 
 
 def _missing(entries, force: bool, root) -> list[TrainConfig]:
-    from . import experiments
-    from .train import TRAINER_VERSION
-
     out, seen = [], set()
     for _, cfg in entries:
         if cfg in seen:
@@ -415,7 +412,6 @@ def run_grid(entries, *, force: bool = False, progress: bool = True, root=None,
     import sys
     import time
 
-    from . import experiments
 
     workers = default_workers() if workers is None else max(1, int(workers))
     root_abs = str(experiments.results_dir(root))

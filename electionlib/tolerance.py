@@ -90,12 +90,13 @@ class ToleranceResult:
                 else "every message in M+ and M- satisfies Proposition 3, so"
             )
             return f"{head}\nCERTIFIED: {what} G is perfectly {self.b}-Byzantine tolerant."
-        cx = self.counterexample
+        cx, got = self.counterexample, self.received
+        assert cx is not None and got is not None  # a result that is not tolerant has both
         return (
             f"{head}\nNOT TOLERANT: partition signs m={cx.m.tolist()} (majority "
             f"{int(np.sign(cx.m.sum()))}), Byzantine workers {list(cx.byzantine)} send "
-            f"{cx.sent.tolist()}, the master receives {self.received.tolist()} and decides "
-            f"{int(np.sign(self.received.sum()))}."
+            f"{cx.sent.tolist()}, the master receives {got.tolist()} and decides "
+            f"{int(np.sign(got.sum()))}."
         )
 
 

@@ -41,7 +41,7 @@ import torch
 import torch.nn.functional as F
 
 from . import attacks as A
-from . import codes, data, models, schemes
+from . import codes, data, experiments, models, schemes
 from . import step as S
 from ._progress import progress as _bar
 from .config import (
@@ -106,6 +106,26 @@ class PartitionGradients:
                 return F.cross_entropy(out, y)
 
             self._vg = vmap(grad_and_value(one), in_dims=(None, 0, 0))
+
+    def loss(self, w: torch.Tensor, idx: np.ndarray) -> float:
+        """The mean mini-batch loss of the ``(k, B)`` batches ``idx`` at flat parameters
+        ``w``, as :meth:`__call__` reports it, without the gradients (a forward pass)."""
+        k, B = idx.shape
+        y = self.ds.y_train[idx]
+        if self.path == "logreg":
+            X = self.ds.x_train[idx.ravel()]
+            dw = self.d - 1 if self.has_bias else self.d
+            z = X @ w[:dw].numpy() + (float(w[dw]) if self.has_bias else 0.0)
+            yy = y.ravel().astype(np.float64)
+            return float(np.mean(np.logaddexp(0.0, z) - yy * z))
+        if self.path == "loop":  # batch norm: a forward pass in train mode moves its buffers
+            return self(w, idx)[1]
+        models.set_flat_params(self.model, w)
+        X = torch.from_numpy(np.ascontiguousarray(self.ds.x_train[idx]))
+        Y = torch.from_numpy(np.ascontiguousarray(y))
+        with torch.no_grad():
+            per = [F.cross_entropy(self.model(X[j]), Y[j]) for j in range(k)]
+        return float(torch.stack(per).mean())
 
     def params_dict(self, w: torch.Tensor) -> dict:
         out, o = {}, 0
@@ -369,8 +389,6 @@ def run_cached(cfg: TrainConfig, *, force: bool = False, root=None, progress: bo
     With ``only_cached=True`` a missing result raises ``FileNotFoundError`` instead of
     training (notebook 05 regenerates figures from results only).
     """
-    from . import experiments
-
     key = {**cfg.to_dict(), "trainer_version": TRAINER_VERSION}
     folder = experiments.results_dir(root) / "train" / experiments.config_hash(key)
     if not force:

@@ -341,16 +341,22 @@ class _Program:
         if T >> len(planes) or any(c is None for j, c in enumerate(planes) if (T >> j) & 1):
             self.finish(None, out)
             return
-        ones = [c for j, c in enumerate(planes) if (T >> j) & 1]
+        # every plane where T has a 1 exists (checked above)
+        ones = [c for j, c in enumerate(planes) if (T >> j) & 1 and c is not None]
         zeros = [c for j, c in enumerate(planes) if not (T >> j) & 1 and c is not None]
-        z = zeros[0] if len(zeros) == 1 else None  # OR of the planes where T has a 0
+        z: int | None = zeros[0] if len(zeros) == 1 else None  # OR of the planes where T has 0
         if len(zeros) > 1:
-            z = self.alloc()
-            self.emit(_OR, zeros[0], zeros[1], z)
+            zz = self.alloc()
+            self.emit(_OR, zeros[0], zeros[1], zz)
             for c in zeros[2:]:
-                self.emit(_OR, c, z, z)
-        if not ones:  # T = 0
-            self.emit(_NOT, z, -1, out)
+                self.emit(_OR, c, zz, zz)
+            z = zz
+        if not ones:  # T = 0: out = ~z, every bit set when the count is identically zero
+            if z is None:
+                self.emit(_XOR, out, out, out)
+                self.emit(_NOT, out, -1, out)
+            else:
+                self.emit(_NOT, z, -1, out)
         else:
             acc = ones[0]
             for c in ones[1:]:
@@ -384,7 +390,8 @@ class _Program:
             elif a is None and g is None:
                 continue
             elif a is None or g is None:  # ~q & x == (q | x) ^ q
-                x = a if g is None else g
+                x = g if g is not None else a
+                assert x is not None  # not both None: the branch above
                 self.emit(_OR, q, x, out)
                 self.emit(_XOR, out, q, out)
                 g = out
@@ -401,13 +408,14 @@ class _Program:
     def equal_twice(self, P: list[int | None], Q: list[int | None], out: int) -> None:
         """``out = 2P == Q`` = NOT of the OR over planes of ``a_j ^ q_j``."""
         A = [None, *P]
-        terms = []
+        terms: list[tuple[int, int | None]] = []
         for j in range(max(len(A), len(Q))):
             a = A[j] if j < len(A) else None
             q = Q[j] if j < len(Q) else None
             if a is None or q is None:
-                if (a if q is None else q) is not None:
-                    terms.append((a if q is None else q, None))
+                one = a if q is None else q
+                if one is not None:
+                    terms.append((one, None))
             else:
                 terms.append((a, q))
         if not terms:  # both counts are zero
@@ -549,7 +557,7 @@ def _count_compare(packed_votes, present, want_eq: bool):
     eq_out = np.empty(nb, dtype=np.uint8) if want_eq else None
     if m == 0 or nb == 0:
         gt_out[:] = 0
-        if want_eq:
+        if eq_out is not None:
             eq_out[:] = 0xFF
         return gt_out, eq_out
     ops, n_scratch = _compile(m, pmask is not None, want_eq)
@@ -777,10 +785,12 @@ def encode(partition_bits, G, d: int, *, partition_present=None, tie="plus", rng
         if tie == "plus":
             out = gt | eq
         elif tie == "coin":
+            assert rngs is not None and eq is not None  # built for this rule above
             # one random byte per 8 coordinates, drawn only when some coordinate is tied
             eq[-1] &= mask
             out = gt | (eq & _coin_bytes(rngs[i], nb)) if eq.any() else gt
         else:
+            assert pres is not None and eq is not None  # built for this rule above
             out = gt
             pres[i] = ~eq
             pres[i, -1] &= mask

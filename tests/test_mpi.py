@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from electionlib import train as T
@@ -156,8 +157,8 @@ def test_kill_and_resume_equals_uninterrupted(tmp_path):
     a = np.load(Path(full["results_dir"]) / "params.npy")
     b = np.load(Path(resumed["results_dir"]) / "params.npy")
     np.testing.assert_array_equal(a, b)
-    ma = __import__("pandas").read_csv(Path(full["results_dir"]) / "metrics.csv")
-    mb = __import__("pandas").read_csv(Path(resumed["results_dir"]) / "metrics.csv")
+    ma = pd.read_csv(Path(full["results_dir"]) / "metrics.csv")
+    mb = pd.read_csv(Path(resumed["results_dir"]) / "metrics.csv")
     np.testing.assert_array_equal(ma[["step", "accuracy", "test_loss"]].to_numpy(),
                                   mb[["step", "accuracy", "test_loss"]].to_numpy())
 
@@ -198,3 +199,17 @@ def test_bytes_handed_to_mpi_are_the_schemes_declared_size(tmp_path, n, args, it
     sent = {int(w): b for w, b in res["sent_bytes_per_step"].items()}
     assert len(sent) == n
     assert all(b == schemes.HEADER_BYTES + scheme.message_bytes for b in sent.values()), sent
+    # the sim backend reports the same bytes, summary keys and metrics columns
+    from electionlib import step as S
+
+    sim = T.run(cfg, progress=False)
+    for key in ("bytes_per_worker_per_step", "payload_bytes_per_worker_per_step",
+                "update_bytes_per_step", "model_dimension", "steps"):
+        assert sim.summary[key] == res[key], key
+    assert set(res) - {"results_dir"} == set(sim.summary) == {"final_accuracy",
+                                                              *S.SUMMARY_KEYS}
+    mpi_metrics = pd.read_csv(Path(res["results_dir"]) / "metrics.csv")
+    assert list(mpi_metrics.columns) == list(sim.metrics.columns)
+    np.testing.assert_allclose(mpi_metrics.train_loss.iloc[1:], sim.metrics.train_loss.iloc[1:],
+                               rtol=1e-5)  # the server's forward pass, the sim's gradients'
+    assert (res["backend"], sim.summary["backend"]) == ("mpi", "sim")

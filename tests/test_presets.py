@@ -1,6 +1,7 @@
 """Paper presets and per-dataset defaults on the command line."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -13,7 +14,7 @@ from electionlib import presets as P
 def train_json(tmp_path, *args, timeout=600):
     out = subprocess.run([sys.executable, "-m", "electionlib", "train", *args, "--results",
                           str(tmp_path), "--json"], capture_output=True, text=True,
-                         timeout=timeout, env={**__import__("os").environ,
+                         timeout=timeout, env={**os.environ,
                                                "OMP_NUM_THREADS": "1"})
     assert out.returncode == 0, out.stderr[-2000:]
     return json.loads(out.stdout.strip().splitlines()[-1])

@@ -92,6 +92,19 @@ def test_committed_notebooks_show_every_figure_they_save():
         assert images >= saved
 
 
+@pytest.mark.slow
+def test_mypy_passes_on_the_maths_layer():
+    import tomllib
+
+    files = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mypy"]["files"]
+    maths = {"codes", "votes", "tolerance", "theory", "aggregators", "draco", "schemes"}
+    assert maths <= {Path(f).stem for f in files}, files
+    res = subprocess.run([sys.executable, "-m", "mypy"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=900)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "Success" in res.stdout
+
+
 def test_pins_satisfy_the_declared_ranges():
     # pyproject.toml declares ranges (users install into their own environment);
     # requirements.txt pins what this artifact ran with: every pin must lie in its range

@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -340,5 +342,5 @@ def test_numba_can_be_switched_off_by_environment():
 
     code = "from electionlib import _kernels; print(_kernels.available())"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={**__import__("os").environ, "ELECTIONLIB_NUMBA": "0"})
+                         env={**os.environ, "ELECTIONLIB_NUMBA": "0"})
     assert out.stdout.strip() == "False"
