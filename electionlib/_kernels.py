@@ -6,7 +6,7 @@ and branch predictors are cold, and every small numpy call costs ~10-15 µs inst
 4 r + 8 such calls (two comparisons and two ``packbits`` over the r gradients, then per
 partition a zero check, a coin draw and two in-place bitwise ops, then the local majority),
 which put it at 4.6-5.4% of one LeNet-5 partition gradient for r = 3 -- at the edge of the
-issue's 5% target. These kernels fuse the compare + pack + zero scan of all r rows into one
+project's 5% target. These kernels fuse the compare + pack + zero scan of all r rows into one
 call and the coin merge + local majority (r <= 3) into another, so the encoder makes r + 3
 calls whatever r is. ``benchmarks/bench_encode.py`` prints both paths side by side.
 

@@ -35,23 +35,39 @@ LAZY = {
 
 
 def _modules():
-    return sorted(p.stem for p in PKG.glob("*.py"))
+    """Every module of the package; a subpackage counts as one module."""
+    return sorted([p.stem for p in PKG.glob("*.py")] +
+                  [p.parent.name for p in PKG.glob("*/__init__.py")])
+
+
+def _files(name: str):
+    """The source files of module ``name`` and the relative level that reaches the package."""
+    if (PKG / name).is_dir():
+        return [(f, 2) for f in sorted((PKG / name).glob("*.py"))]
+    return [(PKG / f"{name}.py", 1)]
 
 
 def _imports(name: str):
     """(imported module, top level?) for every import of a package module in ``name``."""
-    tree = ast.parse((PKG / f"{name}.py").read_text())
+    out = []
+    for path, level in _files(name):
+        out += _file_imports(path, level)
+    return [(t, is_top) for t, is_top in out if t in LAYER]
+
+
+def _file_imports(path: Path, level: int):
+    tree = ast.parse(path.read_text())
     top = {id(n) for n in tree.body}
     out = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.level == 1:
+        if isinstance(node, ast.ImportFrom) and node.level == level:
             targets = [node.module] if node.module else [a.name for a in node.names]
             out += [(t.split(".")[0], id(node) in top) for t in targets]
         elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("electionlib"):
             parts = node.module.split(".")
             targets = [parts[1]] if len(parts) > 1 else [a.name for a in node.names]
             out += [(t, id(node) in top) for t in targets]
-    return [(t, is_top) for t, is_top in out if t in LAYER]
+    return out
 
 
 def test_every_module_has_a_layer():
