@@ -7,13 +7,15 @@ Modules: :mod:`codes` (allocation matrices), :mod:`votes` (1-bit packed votes,
 encoder and decoder), :mod:`attacks`, :mod:`tolerance` (exact Lemma 2
 checker), :mod:`theory` (bounds and exact probabilities), :mod:`montecarlo`,
 :mod:`analysis` (notebook tables), :mod:`experiments` (result store),
-:mod:`plots`, :mod:`profiles`; :mod:`schemes` (one object per scheme: partitions, wire
-sizes, encode, decode), :mod:`ddp` (a majority-vote DDP communication hook), the trainers
-(:mod:`train`, :mod:`mpi_backend`) and the claims registry (:mod:`claims`).
+:mod:`plots`, :mod:`profiles`; :mod:`data` (datasets) and :mod:`sampling` (partitions and
+mini-batches); :mod:`config` (a run's configuration and streams), :mod:`schemes` (one object
+per scheme: partitions, wire sizes, encode, decode), :mod:`step` (the schedule, the update and
+the schema both backends write), :mod:`gradients`, :mod:`ddp` (a majority-vote DDP
+communication hook), the trainers (:mod:`train`, :mod:`mpi_backend`), :mod:`perf` (the
+benchmarks) and the claims registry (:mod:`claims`).
 """
 
 from . import (
-    analysis,
     attacks,
     codes,
     experiments,
@@ -28,9 +30,9 @@ from . import (
 __version__ = "0.1.0"
 
 # Modules that import torch (or are heavier) load on first use: ``el.train``, ``el.data``...
-_LAZY = ("aggregators", "claims", "costmodel", "data", "ddp", "draco", "models", "mpi_backend",
-         "mpi_transport", "perf", "presets", "publish", "schemes", "suites", "train",
-         "verdicts")
+_LAZY = ("aggregators", "analysis", "claims", "config", "costmodel", "data", "ddp", "draco",
+         "gradients", "models", "mpi_backend", "mpi_transport", "perf", "presets", "publish",
+         "sampling", "schemes", "step", "suites", "train", "verdicts")
 
 
 def __getattr__(name):
@@ -53,6 +55,12 @@ __all__ = [
     "draco",
     "models",
     "train",
+    "config",
+    "step",
+    "gradients",
+    "sampling",
+    "mpi_backend",
+    "perf",
     "analysis",
     "attacks",
     "codes",

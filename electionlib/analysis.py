@@ -11,11 +11,13 @@ import time
 
 import numpy as np
 import pandas as pd
+import torch
 from scipy import stats
 
 from . import _validate as v
-from . import aggregators, attacks, codes, montecarlo, theory, tolerance
+from . import aggregators, attacks, codes, gradients, montecarlo, theory, tolerance
 from ._progress import progress as _bar
+from .config import TrainConfig
 from .experiments import atomic_write_text
 
 __all__ = [
@@ -308,3 +310,32 @@ def write_summary(root, profile: str):
               + " ('direction only': the effect has the paper's sign but not its size)."]
     atomic_write_text(root / "SUMMARY.md", "\n".join(lines) + "\n")
     return claims
+
+
+def sign_agreement(cfg: TrainConfig, params: np.ndarray | None = None, *, steps: int = 20,
+                   reference: int = 4096) -> pd.DataFrame:
+    """How often a partition's mini-batch gradient sign agrees with the full gradient's.
+
+    At parameters ``params`` (default: the initial model), draws ``steps`` rounds of the
+    ``k`` partition mini-batches of ``cfg`` (batch ``rho * B``) and compares each partition
+    gradient's sign with that of a large-batch reference gradient (``reference`` examples),
+    per coordinate. The agreement rate ``a`` of a coordinate implies an SNR
+    ``S = Phi^-1(a)`` under the Gaussian model of notebooks 01 and 03, which sets how much
+    a few reversed votes can do.
+
+    Returns:
+        DataFrame with one row per coordinate: ``agreement`` and ``S`` (clipped to [0, 5]),
+        plus ``abs_grad`` (magnitude of the reference gradient).
+    """
+    fn, sampler, ds, w, st = gradients.setup(cfg, params)
+    rng = np.random.default_rng(st["eval"])
+    ref_idx = rng.choice(ds.n_train, size=(1, min(reference, ds.n_train)), replace=False)
+    ref, _ = fn(w, ref_idx)
+    ref_sign = torch.sign(ref[0])
+    agree = torch.zeros(fn.d)
+    for _ in range(steps):
+        Gp, _ = fn(w, sampler.next())
+        agree += (torch.sign(Gp) == ref_sign).float().mean(0)
+    a = (agree / steps).numpy()
+    S = np.clip(stats.norm.ppf(np.clip(a, 1e-6, 1 - 1e-6)), 0.0, 5.0)
+    return pd.DataFrame({"agreement": a, "S": S, "abs_grad": ref[0].abs().numpy()})

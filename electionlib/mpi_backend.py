@@ -98,10 +98,12 @@ from . import step as STEP
 from ._progress import progress as _bar
 from .config import TrainConfig
 from .config import allocation as _allocation
-from .data import _jsonable
 from .experiments import atomic_write_bytes, atomic_write_text
+from .gradients import evaluate
+from .gradients import setup as _gradient_setup
 from .mpi_transport import HEADER_BYTES, MAGIC, pack_message, parse_message
-from .train import RunResult, _gradient_setup, evaluate
+from .sampling import _jsonable
+from .train import RunResult
 
 __all__ = ["run_mpi", "launch", "step_breakdown", "HEADER_BYTES", "MAGIC", "pack_message",
            "parse_message", "FAULTS", "STALL_TIMEOUT"]

@@ -36,12 +36,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 import torch
-import torch.nn.functional as F
 
 from . import attacks as A
-from . import codes, data, experiments, models, schemes
+from . import codes, data, experiments, gradients, schemes
 from . import step as S
 from ._progress import progress as _bar
 from .config import (
@@ -51,7 +49,6 @@ from .config import (
     code_stream,
 )
 from .config import allocation as _allocation
-from .config import streams as _streams
 
 __all__ = ["TrainConfig", "RunResult", "run", "run_cached", "modelled_step_seconds",
            "VOTE_CODES", "DRACO_CODES"]
@@ -60,9 +57,6 @@ __all__ = ["TrainConfig", "RunResult", "run", "run_cached", "modelled_step_secon
 TRAINER_VERSION = 5  # 5: header-inclusive wire bytes of the schemes (DRACO float64 /
 # complex128), one summary and metrics schema for both backends; 4: coin ties from
 # per-partition streams, coins as raw generator words
-
-#: Test images per forward pass in :func:`evaluate`.
-EVAL_BATCH = 512
 
 
 
@@ -74,130 +68,6 @@ class RunResult:
     metrics: pd.DataFrame
     summary: dict = field(default_factory=dict)
     params: np.ndarray | None = None  # final flat parameters (not stored by run_cached)
-
-
-# --------------------------------------------------------------------------- gradients
-
-
-class PartitionGradients:
-    """Mini-batch gradients of ``k`` partitions at the same parameters: ``(k, d)``.
-
-    Paths: sparse logistic regression (closed form, one sparse product), ``torch.func``
-    ``vmap(grad)`` for models without batch norm, and a loop otherwise. All return the
-    mean-loss gradient of each partition's batch.
-    """
-
-    def __init__(self, model: torch.nn.Module, ds: data.Dataset):
-        self.model = model
-        self.ds = ds
-        self.names = [nm for nm, _ in model.named_parameters()]
-        self.shapes = [p.shape for _, p in model.named_parameters()]
-        self.sizes = [p.numel() for _, p in model.named_parameters()]
-        self.d = sum(self.sizes)
-        self.binary = ds.n_classes == 2 and isinstance(model, models.LogReg)
-        self.has_bias = self.binary and model.bias is not None
-        has_bn = any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
-        self.path = "logreg" if self.binary else ("loop" if has_bn else "vmap")
-        if self.path == "vmap":
-            from torch.func import functional_call, grad_and_value, vmap
-
-            def one(params, x, y):
-                out = functional_call(self.model, params, (x,))
-                return F.cross_entropy(out, y)
-
-            self._vg = vmap(grad_and_value(one), in_dims=(None, 0, 0))
-
-    def loss(self, w: torch.Tensor, idx: np.ndarray) -> float:
-        """The mean mini-batch loss of the ``(k, B)`` batches ``idx`` at flat parameters
-        ``w``, as :meth:`__call__` reports it, without the gradients (a forward pass)."""
-        k, B = idx.shape
-        y = self.ds.y_train[idx]
-        if self.path == "logreg":
-            X = self.ds.x_train[idx.ravel()]
-            dw = self.d - 1 if self.has_bias else self.d
-            z = X @ w[:dw].numpy() + (float(w[dw]) if self.has_bias else 0.0)
-            yy = y.ravel().astype(np.float64)
-            return float(np.mean(np.logaddexp(0.0, z) - yy * z))
-        if self.path == "loop":  # batch norm: a forward pass in train mode moves its buffers
-            return self(w, idx)[1]
-        models.set_flat_params(self.model, w)
-        X = torch.from_numpy(np.ascontiguousarray(self.ds.x_train[idx]))
-        Y = torch.from_numpy(np.ascontiguousarray(y))
-        with torch.no_grad():
-            per = [F.cross_entropy(self.model(X[j]), Y[j]) for j in range(k)]
-        return float(torch.stack(per).mean())
-
-    def params_dict(self, w: torch.Tensor) -> dict:
-        out, o = {}, 0
-        for nm, shp, sz in zip(self.names, self.shapes, self.sizes, strict=True):
-            out[nm] = w[o : o + sz].view(shp)
-            o += sz
-        return out
-
-    def __call__(self, w: torch.Tensor, idx: np.ndarray, y_override=None):
-        """Gradients ``(k, d)`` float32 and mean loss, at flat parameters ``w``."""
-        k, B = idx.shape
-        y = self.ds.y_train[idx] if y_override is None else y_override
-        if self.path == "logreg":
-            X = self.ds.x_train[idx.ravel()]
-            dw = self.d - 1 if self.has_bias else self.d
-            wd = w[:dw].numpy()
-            bias = float(w[dw]) if self.has_bias else 0.0
-            z = X @ wd + bias
-            yy = y.ravel().astype(np.float64)
-            prob = 1.0 / (1.0 + np.exp(-z))
-            r = (prob - yy) / B
-            R = sp.csr_matrix((r, (np.repeat(np.arange(k), B), np.arange(k * B))),
-                              shape=(k, k * B))
-            gw = np.asarray((R @ X).todense(), dtype=np.float32)
-            gb = r.reshape(k, B).sum(axis=1, dtype=np.float64).astype(np.float32)
-            loss = float(np.mean(np.logaddexp(0.0, z) - yy * z))
-            if self.has_bias:
-                gw = np.concatenate([gw, gb[:, None]], axis=1)
-            return torch.from_numpy(gw), loss
-        X = torch.from_numpy(np.ascontiguousarray(self.ds.x_train[idx]))
-        Y = torch.from_numpy(np.ascontiguousarray(y))
-        if self.path == "vmap":
-            grads, losses = self._vg(self.params_dict(w), X, Y)
-            G = torch.cat([grads[nm].reshape(k, -1) for nm in self.names], dim=1)
-            return G.detach(), float(losses.mean())
-        models.set_flat_params(self.model, w)
-        rows, total = [], 0.0
-        for j in range(k):
-            self.model.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(self.model(X[j]), Y[j])
-            loss.backward()
-            rows.append(models.flat_grad(self.model))
-            total += float(loss.detach())
-        return torch.stack(rows), total / k
-
-
-def evaluate(model: torch.nn.Module, w: torch.Tensor, ds: data.Dataset, test_idx) -> dict:
-    """Test metric (accuracy, or AUC for binary logistic regression) and test loss."""
-    models.set_flat_params(model, w)
-    model.eval()
-    x = ds.x_test if test_idx is None else ds.x_test[test_idx]
-    y = ds.y_test if test_idx is None else ds.y_test[test_idx]
-    with torch.no_grad():
-        if ds.metric == "auc":
-            from sklearn.metrics import roc_auc_score
-
-            has_bias = getattr(model, "bias", None) is not None
-            z = x @ (w[:-1] if has_bias else w).numpy() + (float(w[-1]) if has_bias else 0.0)
-            loss = float(np.mean(np.logaddexp(0.0, z) - y * z))
-            out = {"auc": float(roc_auc_score(y, z)), "test_loss": loss}
-        else:
-            # batches of 512 stay in the cache (2,048 took 1.4-1.8x the time, same logits)
-            logits = torch.cat([model(torch.from_numpy(x[i : i + EVAL_BATCH]))
-                                for i in range(0, len(y), EVAL_BATCH)])
-            yt = torch.from_numpy(y)
-            out = {"accuracy": float((logits.argmax(1) == yt).float().mean()),
-                   "test_loss": float(F.cross_entropy(logits, yt))}
-    model.train()
-    return out
-
-
-# --------------------------------------------------------------------------- schemes
 
 
 
@@ -256,7 +126,7 @@ def run(cfg: TrainConfig, *, progress: bool = True, dataset: data.Dataset | None
 
 def _run(cfg: TrainConfig, *, progress: bool, dataset, parity: bool) -> RunResult:
     """The loop of :func:`run`."""
-    grads_fn, sampler, ds, w, st = _gradient_setup(cfg, None, dataset)
+    grads_fn, sampler, ds, w, st = gradients.setup(cfg, None, dataset)
     model = grads_fn.model
     k = sampler.k
     n = cfg.n
@@ -293,7 +163,7 @@ def _run(cfg: TrainConfig, *, progress: bool, dataset, parity: bool) -> RunResul
 
     def record(step):
         t_ev = time.perf_counter()
-        ev = evaluate(model, w, ds, test_idx)
+        ev = gradients.evaluate(model, w, ds, test_idx)
         spent["evaluation"] += time.perf_counter() - t_ev
         rows.append(S.metrics_row(
             step=step, epoch=step / sched.steps_per_epoch, lr=sched.lr_at(step),
@@ -406,70 +276,3 @@ def run_cached(cfg: TrainConfig, *, force: bool = False, root=None, progress: bo
     experiments.save_run(folder, cfg.to_dict(), res.metrics, res.summary)
     res.summary["results_dir"] = str(folder)
     return res
-
-
-def sign_agreement(cfg: TrainConfig, params: np.ndarray | None = None, *, steps: int = 20,
-                   reference: int = 4096) -> pd.DataFrame:
-    """How often a partition's mini-batch gradient sign agrees with the full gradient's.
-
-    At parameters ``params`` (default: the initial model), draws ``steps`` rounds of the
-    ``k`` partition mini-batches of ``cfg`` (batch ``rho * B``) and compares each partition
-    gradient's sign with that of a large-batch reference gradient (``reference`` examples),
-    per coordinate. The agreement rate ``a`` of a coordinate implies an SNR
-    ``S = Phi^-1(a)`` under the Gaussian model of notebooks 01 and 03, which sets how much
-    a few reversed votes can do.
-
-    Returns:
-        DataFrame with one row per coordinate: ``agreement`` and ``S`` (clipped to [0, 5]),
-        plus ``abs_grad`` (magnitude of the reference gradient).
-    """
-    from scipy import stats
-
-    fn, sampler, ds, w, st = _gradient_setup(cfg, params)
-    rng = np.random.default_rng(st["eval"])
-    ref_idx = rng.choice(ds.n_train, size=(1, min(reference, ds.n_train)), replace=False)
-    ref, _ = fn(w, ref_idx)
-    ref_sign = torch.sign(ref[0])
-    agree = torch.zeros(fn.d)
-    for _ in range(steps):
-        Gp, _ = fn(w, sampler.next())
-        agree += (torch.sign(Gp) == ref_sign).float().mean(0)
-    a = (agree / steps).numpy()
-    S = np.clip(stats.norm.ppf(np.clip(a, 1e-6, 1 - 1e-6)), 0.0, 5.0)
-    return pd.DataFrame({"agreement": a, "S": S, "abs_grad": ref[0].abs().numpy()})
-
-
-def _gradient_setup(cfg: TrainConfig, params=None, dataset: data.Dataset | None = None):
-    """The run's data, partitions, sampler, model and gradient function, without training.
-
-    Shared by :func:`run`, :func:`sign_agreement` and :func:`partition_gradients`, so all
-    three see the same partitions, batches and initial model for a given ``cfg``.
-    """
-    st = _streams(cfg.seed)
-    extra_load = {} if cfg.amazon_rows is None else {"q": cfg.amazon_rows}
-    ds = dataset or data.load(cfg.dataset, subsample=cfg.subsample,
-                              rng=np.random.default_rng(st["data"]) if cfg.subsample else None,
-                              **extra_load)
-    k = cfg.k if cfg.k is not None else cfg.n
-    parts = data.partition(ds.n_train, k, np.random.default_rng(st["data"].spawn(1)[0]))
-    B = max(1, int(round(cfg.rho * cfg.batch)))
-    sampler = data.PartitionSampler(parts, B, np.random.default_rng(st["sampler"]))
-    extra = {"bias": False} if ds.name == "amazon" else {}  # the paper's d = 263,500
-    model = models.get(cfg.model, ds, seed=int(st["model"].generate_state(1)[0]), **extra)
-    fn = PartitionGradients(model, ds)
-    w = models.flat_params(model) if params is None else torch.from_numpy(
-        np.asarray(params, dtype=np.float32))
-    return fn, sampler, ds, w, st
-
-
-def partition_gradients(cfg: TrainConfig, params: np.ndarray | None = None) -> np.ndarray:
-    """One step's ``(k, d)`` partition gradients of ``cfg`` at ``params`` (default: initial).
-
-    Example:
-        >>> g = partition_gradients(TrainConfig(dataset="digits", n=4))
-        >>> g.shape[0], g.dtype
-        (4, dtype('float32'))
-    """
-    fn, sampler, _, w, _ = _gradient_setup(cfg, params)
-    G, _ = fn(w, sampler.next())
-    return G.numpy()

@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from electionlib import analysis
 from electionlib import suites as S
 from electionlib import train as T
 
@@ -68,7 +69,7 @@ def test_run_grid_only_cached_never_trains(tmp_path):
 
 def test_sign_agreement_is_a_rate():
     cfg = T.TrainConfig(dataset="digits", n=5, batch=8)
-    sa = T.sign_agreement(cfg, steps=3, reference=500)
+    sa = analysis.sign_agreement(cfg, steps=3, reference=500)
     assert len(sa) > 1000
     assert sa.agreement.between(0, 1).all() and sa.S.between(0, 5).all()
     assert np.isfinite(sa.abs_grad).all()

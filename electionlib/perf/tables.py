@@ -13,9 +13,10 @@ import numpy as np
 import pandas as pd
 
 from .. import _validate as v
-from .. import aggregators, codes, draco, montecarlo, tolerance, train
+from .. import aggregators, codes, draco, gradients, montecarlo, tolerance
 from .. import votes as V
 from .._progress import progress as _bar
+from ..config import TrainConfig
 from .timing import _grad_encode_times, median_time
 
 #: Every rule :func:`aggregation_table` knows, in the order it runs them.
@@ -461,7 +462,7 @@ def encode_table(
         raise ValueError("rs must hold at least one r")
     for m in models:
         v.choice("model", m, tuple(_ENCODE_MODELS))
-    tie = train.TrainConfig().tie if tie is None else v.choice("tie", tie, V.TIE_RULES)
+    tie = TrainConfig().tie if tie is None else v.choice("tie", tie, V.TIE_RULES)
     threads = v.integer("threads", threads, lo=1)
     kernels_on = V.USE_KERNELS
     compiled = tie == "coin" and V._use_kernels()
@@ -474,9 +475,9 @@ def encode_table(
         for key in _bar(models, len(models), "encode", progress):
             ds_name, model = _ENCODE_MODELS[key]
             note = ""
-            cfg = train.TrainConfig(dataset=ds_name, model=model, n=max(rs), tie=tie, seed=seed)
+            cfg = TrainConfig(dataset=ds_name, model=model, n=max(rs), tie=tie, seed=seed)
             try:
-                fn, sampler, _, w, _ = train._gradient_setup(cfg)
+                fn, sampler, _, w, _ = gradients.setup(cfg)
             except FileNotFoundError as exc:
                 if key not in _ENCODE_FALLBACK:
                     raise
@@ -486,7 +487,7 @@ def encode_table(
                         f"{ds_name} instead")
                 print(f"encode_table: {note}", flush=True)
                 cfg = dataclasses.replace(cfg, dataset=ds_name, model=model)
-                fn, sampler, _, w, _ = train._gradient_setup(cfg)
+                fn, sampler, _, w, _ = gradients.setup(cfg)
             idx = sampler.next()
             d = fn.d
             for r in rs:
