@@ -203,14 +203,18 @@ def _train_mpi(cfg, args) -> int:
         misbehave = json.loads(args.misbehave) if args.misbehave else None
     except json.JSONDecodeError as exc:
         raise ValueError(f"--misbehave is not valid JSON: {exc}") from None
-    key = {**cfg.to_dict(), "backend": "mpi", "parity": args.parity, "deadline": args.deadline}
+    from .train import TRAINER_VERSION
+
+    # the sim backend's store, the mpi backend's settings in the key
+    key = {**cfg.to_dict(), "backend": "mpi", "parity": args.parity, "deadline": args.deadline,
+           "trainer_version": TRAINER_VERSION}
     if misbehave:
         key["misbehave"] = misbehave  # fault injection is part of what the result is
     for name, default in (("first_deadline", None), ("stall_timeout", None),
                           ("drop_after", None)):
         if getattr(args, name) != default:  # transport settings change what a fault does
             key[name] = getattr(args, name)
-    folder = experiments.results_dir(args.results) / "train_mpi" / experiments.config_hash(key)
+    folder = experiments.results_dir(args.results) / "train" / experiments.config_hash(key)
     res = run_mpi(cfg, parity=args.parity, deadline=args.deadline,
                   first_deadline=args.first_deadline,
                   stall_timeout=args.stall_timeout if args.stall_timeout is not None else 300.0,
@@ -382,7 +386,7 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--config", default=None, metavar="FILE.json",
                    help="a whole TrainConfig as JSON (overrides the other training flags)")
     t.add_argument("--checkpoint-every", type=_at_least_one, default=None, metavar="K",
-                   help="mpi: write a checkpoint every K steps (results/train_mpi/<hash>/)")
+                   help="mpi: write a checkpoint every K steps (results/train/<hash>/)")
     t.add_argument("--resume", action="store_true",
                    help="mpi: continue from the last checkpoint of the same configuration")
     t.add_argument("--results", default=None, help="results folder (default results/)")

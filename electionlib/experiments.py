@@ -35,6 +35,9 @@ __all__ = [
     "figures_dir",
     "save_table",
     "load_table",
+    "save_run",
+    "load_run",
+    "load_params",
 ]
 
 
@@ -312,6 +315,23 @@ def load_run(folder: str | os.PathLike, *, need_params: bool = False):
     if len(metrics) != store.get("metrics_rows"):
         return None, None, f"{mpath} has {len(metrics)} rows, {store.get('metrics_rows')} expected"
     return metrics, summary, None
+
+
+def load_params(folder: str | os.PathLike) -> np.ndarray | None:
+    """The final parameters of a stored run (``params.npy``), or None when the folder has none
+    or they do not match the checksum its ``summary.json`` records. Never unpickles."""
+    folder = Path(folder)
+    ppath = folder / "params.npy"
+    try:
+        raw = ppath.read_bytes()
+        want = json.loads((folder / "summary.json").read_text())["store"].get("params_sha256")
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if want is None or hashlib.sha256(raw).hexdigest() != want:
+        return None
+    import io
+
+    return np.load(io.BytesIO(raw), allow_pickle=False)
 
 
 def io_text(raw: bytes):

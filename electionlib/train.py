@@ -67,7 +67,7 @@ class RunResult:
     config: TrainConfig
     metrics: pd.DataFrame
     summary: dict = field(default_factory=dict)
-    params: np.ndarray | None = None  # final flat parameters (not stored by run_cached)
+    params: np.ndarray | None = None  # final flat parameters (stored as params.npy)
 
 
 
@@ -252,20 +252,24 @@ def _run(cfg: TrainConfig, *, progress: bool, dataset, parity: bool) -> RunResul
 
 
 def run_cached(cfg: TrainConfig, *, force: bool = False, root=None, progress: bool = True,
-               dataset: data.Dataset | None = None, only_cached: bool = False) -> RunResult:
+               dataset: data.Dataset | None = None, only_cached: bool = False,
+               need_params: bool = False) -> RunResult:
     """:func:`run`, reusing ``results/train/<hash>/`` when it exists (``force`` recomputes).
 
-    The folder holds ``config.json``, ``metrics.csv`` and ``summary.json`` (atomic writes).
-    With ``only_cached=True`` a missing result raises ``FileNotFoundError`` instead of
+    The folder holds ``config.json``, ``metrics.csv``, the final parameters ``params.npy``
+    and ``summary.json`` (atomic writes, checksums in the summary), the layout the ``mpi``
+    backend stores too (:func:`electionlib.experiments.save_run`). A stored run returns its
+    parameters when its folder has them; ``need_params=True`` retrains a run stored without
+    them. With ``only_cached=True`` a missing result raises ``FileNotFoundError`` instead of
     training (notebook 05 regenerates figures from results only).
     """
     key = {**cfg.to_dict(), "trainer_version": TRAINER_VERSION}
     folder = experiments.results_dir(root) / "train" / experiments.config_hash(key)
     if not force:
-        metrics, summary, why = experiments.load_run(folder)
+        metrics, summary, why = experiments.load_run(folder, need_params=need_params)
         if metrics is not None:
             summary["results_dir"] = str(folder)
-            return RunResult(cfg, metrics, summary)
+            return RunResult(cfg, metrics, summary, experiments.load_params(folder))
         if why is not None:
             print(f"note: the stored result in {folder} is not complete ({why}); "
                   f"{'it is missing' if only_cached else 'recomputing'}", file=sys.stderr)
@@ -273,6 +277,6 @@ def run_cached(cfg: TrainConfig, *, force: bool = False, root=None, progress: bo
         raise FileNotFoundError(f"no stored result for this configuration in {folder}: run "
                                 f"notebook 04 (or ./run_all.sh) first")
     res = run(cfg, progress=progress, dataset=dataset)
-    experiments.save_run(folder, cfg.to_dict(), res.metrics, res.summary)
+    experiments.save_run(folder, cfg.to_dict(), res.metrics, res.summary, res.params)
     res.summary["results_dir"] = str(folder)
     return res

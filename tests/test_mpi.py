@@ -19,6 +19,10 @@ pytestmark = [pytest.mark.skipif(not MPIEXEC.exists(),
               pytest.mark.mpi]
 
 
+#: Keys of a stored mpi run's config.json beyond the TrainConfig's fields.
+MPI_KEYS = ("backend", "parity", "deadline", "trainer_version")
+
+
 def launch(tmp_path, n, *args, ranks=None, timeout=300):
     cmd = [str(MPIEXEC), "-n", str(ranks or n + 1), sys.executable, "-m", "electionlib",
            "train", "--backend", "mpi", "--dataset", "digits", "--n", str(n),
@@ -34,7 +38,7 @@ def result(out):
 
 def sim_params(res):
     cfg = json.loads((Path(res["results_dir"]) / "config.json").read_text())
-    cfg = {k: v for k, v in cfg.items() if k not in ("backend", "parity", "deadline")}
+    cfg = {k: v for k, v in cfg.items() if k not in MPI_KEYS}
     return T.run(T.TrainConfig.from_dict(cfg), progress=False, parity=True).params
 
 
@@ -144,7 +148,7 @@ def test_kill_and_resume_equals_uninterrupted(tmp_path):
                             start_new_session=True)
     t0 = time.time()
     while time.time() - t0 < 120:
-        metas = list(killed.glob("train_mpi/*/checkpoint/meta.json"))
+        metas = list(killed.glob("train/*/checkpoint/meta.json"))
         if metas and json.loads(metas[0].read_text())["step"] >= 6:
             break
         time.sleep(0.05)
@@ -189,7 +193,7 @@ def test_bytes_handed_to_mpi_are_the_schemes_declared_size(tmp_path, n, args, it
     res = result(launch(tmp_path, n, "--epochs", "0.05", *args))
     cfg = T.TrainConfig.from_dict({k: v for k, v in json.loads(
         (Path(res["results_dir"]) / "config.json").read_text()).items()
-        if k not in ("backend", "parity", "deadline")})
+        if k not in MPI_KEYS})
     d = res["model_dimension"]
     scheme = schemes.sized(cfg, d)
     assert res["bytes_per_worker_per_step"] == schemes.wire_bytes(scheme)

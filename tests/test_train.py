@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -115,3 +117,19 @@ def test_paper_scale_resnet18_cifar10_smoke(tmp_path, monkeypatch):
     assert np.isfinite(res.params).all() and res.summary["steps"] >= 1
     with pytest.raises(ValueError, match=r"\(n, b\)=\(7, 1\)"):
         S.paper_base(7, 1)
+
+
+def test_the_store_keeps_the_final_parameters(tmp_path):
+    cfg = T.TrainConfig(dataset="digits", n=3, epochs=0.2, eval_every=0.1, seed=2)
+    first = T.run_cached(cfg, root=tmp_path, progress=False)
+    folder = Path(first.summary["results_dir"])
+    assert (folder / "params.npy").is_file()
+    again = T.run_cached(cfg, root=tmp_path, progress=False, only_cached=True)  # no training
+    np.testing.assert_array_equal(again.params, first.params)
+    # parameters that do not match their checksum are not trusted: need_params retrains
+    np.save(folder / "params.npy", np.zeros_like(first.params))
+    assert T.run_cached(cfg, root=tmp_path, progress=False, only_cached=True).params is None
+    with pytest.raises(FileNotFoundError):
+        T.run_cached(cfg, root=tmp_path, progress=False, only_cached=True, need_params=True)
+    redone = T.run_cached(cfg, root=tmp_path, progress=False, need_params=True)
+    np.testing.assert_array_equal(redone.params, first.params)
