@@ -123,7 +123,7 @@ def _train(args) -> int:
         momentum=args.momentum, tie=args.tie, rho=args.rho, noise_var=args.noise_var,
         quant_bits=args.quant_bits, lr=args.lr, batch=args.batch, epochs=args.epochs,
         seed=args.seed, weight_decay=args.weight_decay, lr_decay_epochs=args.lr_decay_epochs,
-        empty_rows=args.empty_rows, amazon_rows=args.amazon_rows,
+        empty_rows=args.empty_rows, amazon_rows=args.amazon_rows, device=args.device,
     )
     if args.agg_param:
         pairs = []
@@ -345,6 +345,9 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--empty-rows", default=None, choices=("keep", "redraw"),
                    help="Bernoulli workers with no partition: keep them (the i.i.d. ensemble; "
                         "default) or redraw G until none is empty (fig4/fig5 presets)")
+    t.add_argument("--device", default=None, choices=("cpu", "cuda"),
+                   help="where gradients and evaluation run (default cpu; cuda for "
+                        "paper-scale runs on a GPU); votes and aggregation stay on the CPU")
     t.add_argument("--amazon-rows", type=int, default=None,
                    help="amazon: the first q rows are the training set (default 26,325; "
                         "28,665 for fig6b)")

@@ -11,6 +11,7 @@ import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from . import _validate as v
 from . import aggregators, codes, data, draco, models
@@ -18,11 +19,13 @@ from . import attacks as A
 from . import votes as V
 
 __all__ = ["TrainConfig", "VOTE_CODES", "DRACO_CODES", "MOMENTA", "LATE_FIELDS", "streams",
-           "code_stream", "partition_rngs", "allocation", "agg_callable", "draco_code"]
+           "code_stream", "partition_rngs", "allocation", "agg_callable", "draco_code",
+           "DEVICES"]
 
 VOTE_CODES = ("uncoded", "bernoulli", "deterministic")
 DRACO_CODES = ("draco-repetition", "draco-cyclic")
 MOMENTA = ("server", "worker", "none")
+DEVICES = ("cpu", "cuda")
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,9 @@ class TrainConfig:
         rho [1.0]: batch reduction (supplement A.4), noise_var [0] (A.5), quant_bits [1].
         lr [1e-3], lr_decay_epochs [()], lr_decay [0.1]; batch [16] per partition;
         epochs [1.0]; eval_every [0.25] epochs; seed [0]; bandwidth [1e9] bit/s (model).
+        device ["cpu"]: where the model's gradients and evaluation run (``"cuda"`` for
+        paper-scale runs on a GPU: CIFAR-10 and ResNet-18). Votes, attacks and decoding
+        run on the CPU (numpy) whatever the device; so does the sparse logistic regression.
     """
 
     dataset: str = "digits"
@@ -83,6 +89,7 @@ class TrainConfig:
     empty_rows: str = "keep"
     code_seed: int | None = None
     amazon_rows: int | None = None
+    device: str = "cpu"
 
     def __post_init__(self):
         v.choice("dataset", self.dataset, data.DATASETS)
@@ -121,6 +128,10 @@ class TrainConfig:
                 raise ValueError(f"amazon_rows={self.amazon_rows} applies to dataset='amazon' "
                                  f"only, got dataset={self.dataset!r}")
             v.integer("amazon_rows", self.amazon_rows, lo=1, hi=32768)
+        v.choice("device", self.device, DEVICES)
+        if self.device == "cuda" and not torch.cuda.is_available():
+            raise ValueError("device='cuda' needs a GPU and a CUDA build of torch; "
+                             "torch.cuda.is_available() is False here (use device='cpu')")
         if not isinstance(self.lr_decay_epochs, tuple):
             raise ValueError(f"lr_decay_epochs={self.lr_decay_epochs!r} must be a tuple of "
                              f"epochs >= 0")
@@ -186,7 +197,7 @@ class TrainConfig:
 
 #: Fields added after results were first stored, with their defaults: omitted from
 #: :meth:`TrainConfig.to_dict` at the default, so older configurations keep their hash.
-LATE_FIELDS = {"empty_rows": "keep", "code_seed": None, "amazon_rows": None}
+LATE_FIELDS = {"empty_rows": "keep", "code_seed": None, "amazon_rows": None, "device": "cpu"}
 
 
 def code_stream(cfg: TrainConfig, streams: dict) -> np.random.Generator:

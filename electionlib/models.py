@@ -512,7 +512,7 @@ def flat_grad(model: nn.Module) -> torch.Tensor:
     for p in model.parameters():
         g = p.grad
         if g is None:
-            parts.append(torch.zeros(p.numel(), dtype=p.dtype))
+            parts.append(torch.zeros(p.numel(), dtype=p.dtype, device=p.device))
         else:
             parts.append((g.to_dense() if g.layout != torch.strided else g).reshape(-1))
     return torch.cat(parts).detach().clone()

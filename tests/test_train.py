@@ -133,3 +133,19 @@ def test_the_store_keeps_the_final_parameters(tmp_path):
         T.run_cached(cfg, root=tmp_path, progress=False, only_cached=True, need_params=True)
     redone = T.run_cached(cfg, root=tmp_path, progress=False, need_params=True)
     np.testing.assert_array_equal(redone.params, first.params)
+
+
+def test_device_option_cpu_is_the_default_and_cuda_is_refused_without_a_gpu():
+    import torch
+
+    cfg = T.TrainConfig(dataset="digits", n=3, epochs=0.1, eval_every=0.1, seed=4)
+    explicit = T.TrainConfig(dataset="digits", n=3, epochs=0.1, eval_every=0.1, seed=4,
+                             device="cpu")
+    assert explicit.to_dict() == cfg.to_dict()  # the default keeps every stored hash
+    np.testing.assert_array_equal(T.run(explicit, progress=False).params,
+                                  T.run(cfg, progress=False).params)
+    with pytest.raises(ValueError, match="device"):
+        T.TrainConfig(device="tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="cuda.is_available"):
+            T.TrainConfig(device="cuda")
