@@ -6,54 +6,30 @@
                                        results/executed/quick) into notebooks/, without
                                        papermill's injected-parameters cell
 
-Sources use the "percent" format: ``# %%`` starts a code cell, ``# %% [markdown]`` a
-markdown cell (each line's leading ``# `` is removed), ``# %% tags=["parameters"]`` the
-papermill parameters cell.
+Sources use jupytext's "percent" format (``# %%`` starts a code cell, ``# %% [markdown]`` a
+markdown cell, ``# %% tags=["parameters"]`` the papermill parameters cell), paired with the
+notebooks by ``notebooks/jupytext.toml``: jupytext converts (``jupytext --sync
+notebooks/NN_name.ipynb`` works as well); this script keeps the executed outputs of unchanged
+cells and adopts executed copies.
 """
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 
+import jupytext
 import nbformat
 
 HERE = Path(__file__).resolve().parent
 KERNEL = {"name": "python3", "display_name": "Python 3", "language": "python"}
-MARK = re.compile(r"^# %%(?P<md> \[markdown\])?(?: tags=\[(?P<tags>[^\]]*)\])?\s*$")
 
 
 def convert(src: Path) -> nbformat.NotebookNode:
-    cells, kind, tags, buf = [], None, [], []
-
-    def flush():
-        if kind is None:
-            return
-        text = "\n".join(buf).strip("\n")
-        if kind == "md":
-            text = "\n".join(line[2:] if line.startswith("# ") else line.lstrip("#")
-                             for line in text.splitlines())
-            cell = nbformat.v4.new_markdown_cell(text)
-        else:
-            cell = nbformat.v4.new_code_cell(text)
-        if tags:
-            cell.metadata["tags"] = tags
-        cells.append(cell)
-
-    for line in src.read_text().splitlines():
-        m = MARK.match(line)
-        if m:
-            flush()
-            kind = "md" if m.group("md") else "code"
-            tags = [t.strip().strip("'\"") for t in (m.group("tags") or "").split(",") if t.strip()]
-            buf = []
-        else:
-            buf.append(line)
-    flush()
-    nb = nbformat.v4.new_notebook(cells=cells)
-    nb.metadata["kernelspec"] = KERNEL
-    nb.metadata["language_info"] = {"name": "python"}
+    """The notebook of a ``py:percent`` source, read by jupytext (the pairing of
+    ``notebooks/jupytext.toml``), with this project's kernel."""
+    nb = jupytext.read(src, fmt="py:percent")
+    nb.metadata = {"kernelspec": KERNEL, "language_info": {"name": "python"}}
     return nb
 
 

@@ -64,6 +64,22 @@ def test_notebooks_built_from_sources_and_thin():
                     assert out.get("output_type") != "error", f"{nb_path.name} holds an error"
 
 
+def test_notebooks_are_paired_with_their_sources_by_jupytext():
+    import tomllib
+
+    import jupytext
+
+    conf = tomllib.loads((ROOT / "notebooks" / "jupytext.toml").read_text())
+    assert conf["formats"] == "ipynb,src//py:percent"
+    for nb_path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        # the committed notebook, written back as py:percent, has the source's cells
+        back = jupytext.reads(jupytext.writes(jupytext.read(nb_path), fmt="py:percent"),
+                              fmt="py:percent")
+        src = jupytext.read(ROOT / "notebooks" / "src" / f"{nb_path.stem}.py",
+                            fmt="py:percent")
+        assert [c.source for c in back.cells] == [c.source for c in src.cells], nb_path.name
+
+
 def test_committed_notebooks_show_every_figure_they_save():
     """Every figure a notebook saves (``experiments.save_figure`` prints ``figure saved:``)
     is displayed in the committed, executed copy: a reader on the repository page sees
