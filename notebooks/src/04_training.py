@@ -255,7 +255,7 @@ plt.show()
 # the aggregate relative to the honest mean, for 𝔗 from 1/8 to 8 times the default.
 
 # %%
-g20 = el.train.partition_gradients(S.brsgd_grid(profile)[0][1])
+g20 = el.gradients.partition_gradients(S.brsgd_grid(profile)[0][1])
 sens = pd.concat([el.analysis.brsgd_threshold_sensitivity(g20[:15], f=5, attack=a).assign(attack=a)
                   for a in ("gaussian", "model_negation", "gradient_scale")])
 sens.pivot_table(index="multiplier", columns="attack", values="rel_error").round(3)
@@ -283,9 +283,9 @@ S.final_table(mb, ["q", "scheme"]).pivot_table(index="q", columns="scheme", valu
 
 # %%
 cfg9 = S.figure_grid([(9, 2)], profile, seeds=(0,))[0][1]  # the attack-free n=9 run (short)
-trained = el.train.run(cfg9, progress=False).params
-sa = pd.concat([el.train.sign_agreement(cfg9).assign(model="initial"),
-                el.train.sign_agreement(cfg9, trained).assign(model="trained (no attack)")])
+trained = el.train.run_cached(cfg9, progress=False, need_params=True).params
+sa = pd.concat([el.analysis.sign_agreement(cfg9).assign(model="initial"),
+                el.analysis.sign_agreement(cfg9, trained).assign(model="trained (no attack)")])
 fig, ax = plt.subplots(figsize=(5, 3))
 for key, d in sa.groupby("model"):
     ax.hist(d.agreement, bins=40, alpha=0.5, label=key, density=True)
