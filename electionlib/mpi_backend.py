@@ -549,8 +549,9 @@ class _Run:
         ``Isend``, never waited on). Sent only on request, so no send is ever left for a
         worker that does not receive it. Returns the callback that answers requests."""
         votes = self.inbox.votes
-        view = np.concatenate([votes[i] if votes.get(i) is not None else
-                               np.full(self.up_len, 0xFF, np.uint8) for i in honest])
+        rows = [votes[i] if votes.get(i) is not None else np.full(self.up_len, 0xFF, np.uint8)
+                for i in honest]
+        view = np.concatenate(rows) if rows else np.zeros(0, np.uint8)  # b = n: nobody honest
         frame = X.pack_down(X.MAGIC_VIEW, step, view)
         answered: set[int] = set()
 
@@ -1047,7 +1048,13 @@ def _worker_message(run: _Run, idx, noise, byz, channel=None) -> np.ndarray:
     """
     cfg, me, sch, cols, d = run.cfg, run.me, run.scheme, run.cols, run.d
     attacking = me in byz and cfg.attack != "none"
-    every = attacking and cfg.attack == "worst"
+    # under a redrawn Byzantine set with coin ties, every worker draws the adversary's coins
+    # in every step (ElectionVote.worst_target), so that a worker that attacks later holds
+    # the streams in the state the sim's single adversary holds them
+    keep_in_step = (cfg.attack == "worst" and sch.family == "vote" and cfg.tie == "coin"
+                    and bool(cfg.byz_redraw)
+                    and cfg.b > 0 and cfg.byz_select == "random")
+    every = cfg.attack == "worst" and (attacking or keep_in_step)
     k = idx.shape[0]
     rows = np.arange(k) if every else cols
     grads = _gradients(run.fn, run.w, idx, rows, run.parity, [], d)
@@ -1060,6 +1067,8 @@ def _worker_message(run: _Run, idx, noise, byz, channel=None) -> np.ndarray:
     g = g_all[cols] if every else g_all
     msg = sch.encode(me, g) if len(cols) else None
     if not attacking:
+        if every:
+            sch.worst_target(g_all)
         return np.zeros(0, np.uint8) if msg is None else msg
     if cfg.attack == "label_shift" and len(cols):
         ys = A.shift_labels(run.ds.y_train[idx], run.ds.n_classes)

@@ -273,6 +273,16 @@ class _Family:
         """What an omniscient adversary reverses under ``worst`` (None: the family's own)."""
         return None
 
+    def worst_target(self, partition_grads):
+        """The target of the ``worst`` attack for this step's ``(k, d)`` partition gradients:
+        the true majority for votes (None for the families that have no such target).
+
+        Under ``coin`` this draws the adversary's coins, so it advances the adversary's copies
+        of the partition streams: a process that may attack in a later step (Byzantine sets
+        redrawn every step) calls it in every step, as the ``sim`` trainer computes the
+        target once in every step, so that the streams stay in step on both backends."""
+        return self._worst_target(_as_numpy(partition_grads, "partition_grads"))
+
     def partitions(self, i: int) -> np.ndarray:
         i = v.integer("i", i, lo=0, hi=self.n - 1)
         return np.flatnonzero(self.G[i])

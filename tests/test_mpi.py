@@ -63,6 +63,12 @@ def sim_params(res):
     # row still attacks)
     (5, ["--b", "2", "--code", "bernoulli", "--r", "2", "--attack", "worst", "--tie", "coin",
          "--seed", "3"]),
+    # the worst case with a new Byzantine set every step: every rank draws the adversary's
+    # coins every step, so a rank that turns Byzantine holds the sim adversary's streams
+    (5, ["--b", "2", "--code", "bernoulli", "--r", "2", "--attack", "worst", "--tie", "coin",
+         "--byz-redraw", "--seed", "4"]),
+    # every worker Byzantine under an omniscient attack: the adversary channel shows nobody
+    (3, ["--b", "3", "--aggregator", "median", "--attack", "alie", "--lr", "0.01"]),
     # multi-bit extension (q bit-planes + zero plane both ways)
     (4, ["--b", "1", "--code", "bernoulli", "--r", "2", "--quant-bits", "2", "--attack",
          "random"]),
