@@ -223,7 +223,7 @@ def _train_mpi(cfg, args) -> int:
                   checkpoint_every=args.checkpoint_every, resume=args.resume)
     if res is None:
         return 0
-    experiments.save_run(folder, key, res.metrics, res.summary, res.params)
+    experiments.save_run(folder, cfg.to_dict(), res.metrics, res.summary, res.params, key=key)
     s = {**res.summary, "results_dir": str(folder)}
     metric = "final_auc" if "final_auc" in s else "final_accuracy"
     if args.json or args.json_out is not None:

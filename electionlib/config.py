@@ -11,7 +11,6 @@ import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from . import _validate as v
 from . import aggregators, codes, data, draco, models
@@ -128,10 +127,9 @@ class TrainConfig:
                 raise ValueError(f"amazon_rows={self.amazon_rows} applies to dataset='amazon' "
                                  f"only, got dataset={self.dataset!r}")
             v.integer("amazon_rows", self.amazon_rows, lo=1, hi=32768)
+        # whether this machine has the device is checked where a run starts
+        # (electionlib.gradients.check_device): a config of a GPU run is still data here
         v.choice("device", self.device, DEVICES)
-        if self.device == "cuda" and not torch.cuda.is_available():
-            raise ValueError("device='cuda' needs a GPU and a CUDA build of torch; "
-                             "torch.cuda.is_available() is False here (use device='cpu')")
         if not isinstance(self.lr_decay_epochs, tuple):
             raise ValueError(f"lr_decay_epochs={self.lr_decay_epochs!r} must be a tuple of "
                              f"epochs >= 0")
@@ -241,7 +239,9 @@ def allocation(cfg: TrainConfig, k: int, rng) -> np.ndarray:
             raise ValueError(f"code='uncoded' needs k = n, got k={k}, n={cfg.n}")
         return codes.uncoded(cfg.n)
     if cfg.code == "bernoulli":
-        p = cfg.p if cfg.p is not None else cfg.r / cfg.n
+        if cfg.p is None and cfg.r is None:
+            raise ValueError("code='bernoulli' needs r (expected load) or p")
+        p = cfg.p if cfg.p is not None else float(cfg.r or 0.0) / cfg.n
         v.real("p (= r/n)", p, lo=0.0, hi=1.0)
         return codes.bernoulli(cfg.n, p, k=k, rng=rng, empty_rows=cfg.empty_rows)
     if cfg.code == "deterministic":
@@ -253,6 +253,9 @@ def allocation(cfg: TrainConfig, k: int, rng) -> np.ndarray:
 
 def agg_callable(cfg: TrainConfig):
     """The run's robust aggregation rule (an instance: a stateful rule keeps its state)."""
+    if cfg.aggregator is None:
+        raise ValueError("agg_callable needs cfg.aggregator (a rule of "
+                         "electionlib.aggregators), got None")
     return aggregators.get(cfg.aggregator, **dict(cfg.agg_params))
 
 

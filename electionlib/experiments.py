@@ -247,12 +247,17 @@ def save_figure(fig, name: str, root: str | os.PathLike | None = None,
 
 #: Files of a stored training run; ``summary.json`` is written last and carries the row
 #: count and sha256 of the others, so a run folder is trusted only if it is complete.
-RUN_FILES = ("config.json", "metrics.csv", "params.npy", "summary.json")
+#: ``config.json`` is the configuration alone (``TrainConfig.from_dict`` reads it);
+#: ``key.json`` is what the folder's hash was computed from (the configuration plus the
+#: trainer version and, for the ``mpi`` backend, its transport settings).
+RUN_FILES = ("config.json", "key.json", "metrics.csv", "params.npy", "summary.json")
 
 
 def save_run(folder: str | os.PathLike, config: Mapping, metrics, summary: dict,
-             params: np.ndarray | None = None) -> Path:
-    """Store one training run in ``folder`` (every file atomic; ``summary.json`` last).
+             params: np.ndarray | None = None, key: Mapping | None = None) -> Path:
+    """Store one training run in ``folder`` (every file atomic; ``summary.json`` last):
+    ``config`` in ``config.json``, and ``key`` (what the folder is named by the hash of)
+    in ``key.json`` when given.
 
     ``summary["store"]`` records the number of metrics rows and the sha256 of
     ``metrics.csv`` (and of ``params.npy`` when given), which :func:`load_run` checks.
@@ -267,6 +272,9 @@ def save_run(folder: str | os.PathLike, config: Mapping, metrics, summary: dict,
     try:
         atomic_write_text(folder / "config.json", json.dumps(json.loads(canonical_json(config)),
                                                              indent=2, sort_keys=True))
+        if key is not None:
+            atomic_write_text(folder / "key.json", json.dumps(json.loads(canonical_json(key)),
+                                                              indent=2, sort_keys=True))
         atomic_write_text(folder / "metrics.csv", text)
         if params is not None:
             buf = io.BytesIO()

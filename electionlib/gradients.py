@@ -64,12 +64,12 @@ class PartitionGradients:
             z = X @ w[:dw].numpy() + (float(w[dw]) if self.has_bias else 0.0)
             yy = y.ravel().astype(np.float64)
             return float(np.mean(np.logaddexp(0.0, z) - yy * z))
-        if self.path == "loop":  # batch norm: a forward pass in train mode moves its buffers
-            return self(w, idx)[1]
         models.set_flat_params(self.model, w)
         X, Y = self._batch(idx, y)
-        with torch.no_grad():
+        with torch.no_grad():  # in train mode: batch norm's buffers move as in __call__
             per = [F.cross_entropy(self.model(X[j]), Y[j]) for j in range(k)]
+        if self.path == "loop":  # __call__'s own sum, in its order
+            return sum(float(x) for x in per) / k
         return float(torch.stack(per).mean())
 
     def _batch(self, idx: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
@@ -133,7 +133,9 @@ def evaluate(model: torch.nn.Module, w: torch.Tensor, ds: data.Dataset, test_idx
             has_bias = getattr(model, "bias", None) is not None
             z = x @ (w[:-1] if has_bias else w).numpy() + (float(w[-1]) if has_bias else 0.0)
             loss = float(np.mean(np.logaddexp(0.0, z) - y * z))
-            out = {"auc": float(roc_auc_score(y, z)), "test_loss": loss}
+            # a diverged run's scores are not finite: its AUC is undefined (NaN), not an error
+            auc = float(roc_auc_score(y, z)) if np.isfinite(z).all() else float("nan")
+            out = {"auc": auc, "test_loss": loss}
         else:
             # batches of 512 stay in the cache (2,048 took 1.4-1.8x the time, same logits)
             dev = next(model.parameters()).device
@@ -146,6 +148,13 @@ def evaluate(model: torch.nn.Module, w: torch.Tensor, ds: data.Dataset, test_idx
     return out
 
 
+def check_device(device: str) -> None:
+    """``ValueError`` unless this machine can run on ``device`` (one of ``config.DEVICES``)."""
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' needs a GPU and a CUDA build of torch; "
+                         "torch.cuda.is_available() is False here (use device='cpu')")
+
+
 def setup(cfg: TrainConfig, params=None, dataset: data.Dataset | None = None):
     """The run's data, partitions, sampler, model and gradient function, without training.
 
@@ -153,6 +162,7 @@ def setup(cfg: TrainConfig, params=None, dataset: data.Dataset | None = None):
     both backends, :func:`electionlib.analysis.sign_agreement` and :func:`partition_gradients`,
     so all see the same partitions, batches and initial model for a given ``cfg``.
     """
+    check_device(cfg.device)
     st = _streams(cfg.seed)
     extra_load = {} if cfg.amazon_rows is None else {"q": cfg.amazon_rows}
     ds = dataset or data.load(cfg.dataset, subsample=cfg.subsample,

@@ -51,6 +51,8 @@ __all__ = [
     "flat_params",
     "set_flat_params",
     "flat_grad",
+    "flat_buffers",
+    "set_flat_buffers",
     "to_torch_sparse",
 ]
 
@@ -499,6 +501,36 @@ def set_flat_params(model: nn.Module, vec) -> None:
         for p in model.parameters():
             n = p.numel()
             p.copy_(vec[offset : offset + n].view_as(p))
+            offset += n
+
+
+def flat_buffers(model: nn.Module) -> np.ndarray:
+    """Every buffer (BatchNorm's running statistics and batch counters) concatenated in
+    ``model.buffers()`` order as float64, ``(0,)`` for a model without buffers: the state a
+    checkpoint keeps beside the parameters (float64 holds the int64 counters exactly below
+    2**53).
+
+    Example:
+        >>> m = nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2))
+        >>> flat_buffers(m).tolist()  # running mean, running var, batches tracked
+        [0.0, 0.0, 1.0, 1.0, 0.0]
+    """
+    parts = [b.detach().cpu().reshape(-1).to(torch.float64) for b in model.buffers()]
+    return torch.cat(parts).numpy() if parts else np.zeros(0, np.float64)
+
+
+def set_flat_buffers(model: nn.Module, vec) -> None:
+    """Copy a :func:`flat_buffers` vector back into the buffers, each in its own dtype."""
+    vec = np.asarray(vec, dtype=np.float64)
+    want = sum(b.numel() for b in model.buffers())
+    if vec.ndim != 1 or vec.size != want:
+        raise ValueError(f"vec must be a 1-D vector of the model's {want} buffer entries, got "
+                         f"shape {vec.shape}")
+    offset = 0
+    with torch.no_grad():
+        for b in model.buffers():
+            n = b.numel()
+            b.copy_(torch.from_numpy(vec[offset : offset + n].copy()).view_as(b).to(b.dtype))
             offset += n
 
 

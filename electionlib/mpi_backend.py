@@ -79,6 +79,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import resource
 import sys
@@ -93,13 +94,14 @@ from . import _validate as v
 from . import attacks as A
 from . import codes, schemes
 from . import config as C
+from . import models as M
 from . import mpi_transport as X
 from . import step as STEP
 from ._progress import progress as _bar
 from .config import TrainConfig
 from .config import allocation as _allocation
 from .experiments import atomic_write_bytes, atomic_write_text
-from .gradients import evaluate
+from .gradients import check_device, evaluate
 from .gradients import setup as _gradient_setup
 from .mpi_transport import HEADER_BYTES, MAGIC, pack_message, parse_message
 from .sampling import _jsonable
@@ -111,6 +113,8 @@ __all__ = ["run_mpi", "launch", "step_breakdown", "HEADER_BYTES", "MAGIC", "pack
 #: Default bound (seconds) on any single wait of rank 0 when no deadline says otherwise:
 #: a step with no ``deadline``, the first step, the end-of-run drain, the resume agreement.
 STALL_TIMEOUT = 300.0
+#: The server's running sums of seconds and load units, kept in every checkpoint.
+CUM_KEYS = ("load", "comm", "decode", "bcast", "update")
 
 #: Worker-side fault injection for tests and demonstrations (``--misbehave``), by kind.
 FAULTS = {
@@ -208,6 +212,7 @@ def run_mpi(cfg: TrainConfig, *, parity: bool = False, deadline: float | None = 
         _fail(comm, "resume needs a checkpoint_dir")
     try:
         _check_supported(cfg)
+        check_device(cfg.device)
         if cfg.aggregator is None and cfg.code == "deterministic":
             codes.deterministic_params(cfg.n, cfg.design_b if cfg.design_b is not None
                                        else cfg.b)
@@ -323,7 +328,10 @@ class _Run:
                     else None)
         self.rows: list[dict] = []
         self.losses: list[float] = []  # the server's mini-batch losses since the last row
-        self.cum = dict.fromkeys(("load", "comm", "decode", "bcast", "update"), 0.0)
+        self.cum = dict.fromkeys(CUM_KEYS, 0.0)
+        self.eval_seconds = 0.0
+        self.wall_before = 0.0  # wall seconds of the run before a resume
+        self._t_start: float | None = None
         self.first = 1
         self.omniscient = cfg.attack in A.OMNISCIENT
 
@@ -352,7 +360,8 @@ class _Run:
         self.inbox, self.outbox = inbox, out
         self.views = X.Outbox(comm, MPI, n, log, what="adversary views")
         timing = dict.fromkeys(("comm", "decode", "bcast", "update", "server_cpu"), 0.0)
-        t_start = time.perf_counter()
+        t_start = time.perf_counter() - self.wall_before
+        self._t_start = t_start
         if not self.rows:
             self.rows.append(STEP.metrics_row(
                 step=0, epoch=0.0, lr=self.lr_at(0), wall_seconds=0.0, load_units=0.0,
@@ -509,7 +518,7 @@ class _Run:
             # reported by each worker: vote-tag bytes it handed to MPI, per step it computed
             sent_bytes_per_step={str(w): b for w, b in sent.items()},
             wall_seconds=float(time.perf_counter() - t_start),
-            evaluation_seconds=float(getattr(self, "eval_seconds", 0.0)),
+            evaluation_seconds=float(self.eval_seconds),
             timing_per_step={
                 "worker_compute": per_step("compute"),
                 "worker_encode": per_step("encode"),
@@ -540,7 +549,7 @@ class _Run:
     def _evaluate(self) -> dict:
         t0 = time.perf_counter()
         out = evaluate(self.model, self.w, self.ds, self.test_idx)
-        self.eval_seconds = getattr(self, "eval_seconds", 0.0) + time.perf_counter() - t0
+        self.eval_seconds += time.perf_counter() - t0
         return out
 
     def _view_server(self, honest, byz, step: int):
@@ -668,14 +677,21 @@ class _Run:
     def _arrays(self) -> dict:
         return {"w": self.w.numpy(), "noise": self.noise_gen.get_state().numpy(),
                 "mom": self.mom.numpy() if self.mom is not None else np.zeros(0, np.float32),
-                "vel": self.vel.numpy() if self.vel is not None else np.zeros(0, np.float32)}
+                "vel": self.vel.numpy() if self.vel is not None else np.zeros(0, np.float32),
+                "buffers": M.flat_buffers(self.model)}
 
     def _state(self) -> dict:
         return {"sampler": self.sampler.get_state(),
                 "rngs": [_jsonable(g.bit_generator.state) for g in self.rngs],
                 "byz_rng": _jsonable(self.byz_rng.bit_generator.state),
                 "byzantine": [int(i) for i in self.byz],
-                "losses": [float(x) for x in self.losses]}
+                "losses": [float(x) for x in self.losses],
+                # the server's running sums (zeros on a worker): a resumed run reports the
+                # same cumulative columns as one that never stopped
+                "cum": {key: float(self.cum[key]) for key in CUM_KEYS},
+                "eval_seconds": float(self.eval_seconds),
+                "wall_seconds": (0.0 if self._t_start is None
+                                 else time.perf_counter() - self._t_start)}
 
     def _save_server_piece(self, step: int) -> list:
         """Rank 0's piece, apart from the workers' (``checkpoint_dir/server``); returns the
@@ -776,6 +792,10 @@ class _Run:
         self.byz_rng.bit_generator.state = state["byz_rng"]
         self.byz = np.asarray(state["byzantine"], dtype=np.int64)
         self.losses = [float(x) for x in state["losses"]]
+        M.set_flat_buffers(self.model, arrays["buffers"])
+        self.cum = {key: float(state["cum"][key]) for key in CUM_KEYS}
+        self.eval_seconds = float(state["eval_seconds"])
+        self.wall_before = float(state["wall_seconds"])
 
 
 # ---------------------------------------------------------------------------- pieces
@@ -871,8 +891,11 @@ def _read_piece(folder: Path, stem: str, run: _Run, sha256: str | None = None):
     want = {"w": (run.d,), "mom": (run.d,) if run.mom is not None else (0,),
             "vel": (len(run.cols), run.d) if run.vel is not None else (0,)}
     try:
-        if set(arrays) != {"w", "mom", "vel", "noise"}:
+        if set(arrays) != {"w", "mom", "vel", "noise", "buffers"}:
             raise ValueError("keys")
+        nbuf = sum(b.numel() for b in run.model.buffers())
+        if arrays["buffers"].shape != (nbuf,) or arrays["buffers"].dtype != np.float64:
+            raise ValueError("buffers")
         for key, shape in want.items():
             if arrays[key].shape != shape or arrays[key].dtype != np.float32:
                 raise ValueError(key)
@@ -887,6 +910,11 @@ def _read_piece(folder: Path, stem: str, run: _Run, sha256: str | None = None):
         if not isinstance(losses, list) or not all(
                 isinstance(x, (int, float)) and not isinstance(x, bool) for x in losses):
             raise ValueError("losses")
+        sums = [state["cum"][key] for key in CUM_KEYS] + [state["eval_seconds"],
+                                                           state["wall_seconds"]]
+        if not all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                   and math.isfinite(x) and x >= 0 for x in sums):
+            raise ValueError("running sums")
         byz = np.asarray(state["byzantine"], dtype=np.int64)
         if byz.ndim != 1 or (byz.size and (byz.min() < 0 or byz.max() >= run.n)):
             raise ValueError("byzantine")
@@ -1097,9 +1125,10 @@ def launch(cfg: TrainConfig, *, results=None, parity: bool = False, deadline=Non
     Uses ``sys.prefix/bin/mpiexec`` and ``sys.executable``: a notebook kernel's PATH may lack
     the virtual environment's ``bin``. One thread per rank (``OMP_NUM_THREADS=1``).
 
-    ``summary["status"]`` is ``"complete"``, or ``"complete, workers killed"`` when the job
-    ended with exit status :data:`~electionlib.mpi_transport.EXIT_WORKERS_KILLED` (results
-    written, some worker stuck and ended by ``MPI_Abort``). Any other failure raises
+    ``summary["status"]`` is ``"complete"`` or ``"diverged"``, followed by
+    ``", workers killed"`` when the job ended with exit status
+    :data:`~electionlib.mpi_transport.EXIT_WORKERS_KILLED` (results written, some worker
+    stuck and ended by ``MPI_Abort``). Any other failure raises
     ``RuntimeError`` with the end of the job's output.
     """
     import subprocess
@@ -1136,8 +1165,8 @@ def launch(cfg: TrainConfig, *, results=None, parity: bool = False, deadline=Non
     if res is None:
         raise RuntimeError(f"mpiexec failed ({out.returncode}):\n{out.stdout[-2000:]}\n"
                            f"{out.stderr[-2000:]}")
-    if out.returncode == X.EXIT_WORKERS_KILLED:
-        res["status"] = "complete, workers killed"
+    if out.returncode == X.EXIT_WORKERS_KILLED and "workers killed" not in res["status"]:
+        res["status"] += ", workers killed"  # keeps "diverged" where the run diverged
     res["metrics"] = pd.read_csv(Path(res["results_dir"]) / "metrics.csv")
     return res
 

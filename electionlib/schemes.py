@@ -460,7 +460,7 @@ class ElectionVote(_Family):
         """What a Byzantine worker sends instead of ``message``: vote attacks act on bits, as
         the trainers apply them. ``none`` and ``reverse`` leave an absent message absent
         (``None``); the others send a full vote. ``worst`` reverses ``target``, the true
-        majority, which :meth:`step` computes once a step (or from ``partition_grads``)."""
+        majority, which :meth:`exchange` computes once a step (or from ``partition_grads``)."""
         v.choice("attack", attack, A.VOTE_ATTACKS)
         nb, d = self.nb, self.d
         m = _payload(message, self.message_bytes)

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 __all__ = ["Schedule", "apply_update", "test_indices", "METRIC_COLUMNS", "SUMMARY_KEYS",
-           "metrics_row", "summary"]
+           "TIMING_KEYS", "metrics_row", "summary"]
 
 
 @dataclass(frozen=True)
@@ -125,6 +125,16 @@ SUMMARY_KEYS = (
     "server_peak_rss_mb",
 )
 
+#: Entries of ``summary["timing_per_step"]``: seconds per step (None where a backend does not
+#: measure one: the sim has no wait or broadcast, and no per-thread CPU time).
+TIMING_KEYS = (
+    "worker_compute", "worker_encode",                     # a worker's gradients, its encoding
+    "server_wait", "server_decode", "server_broadcast",    # mpi: waiting for the messages, ...
+    "worker_compute_cpu", "server_decode_broadcast_cpu",   # mpi: CPU seconds of the same
+    "update",                                              # applying the update
+)
+
+
 def _eval_keys(row: dict) -> set:
     return {k for k in row if k in ("accuracy", "auc", "test_loss")}
 
@@ -144,8 +154,9 @@ def metrics_row(**values) -> dict:
 
 def summary(final: dict, **values) -> dict:
     """A run's summary: ``final`` (``{"final_accuracy": x}`` or ``{"final_auc": x}``) and every
-    :data:`SUMMARY_KEYS` entry, None where not given (JSON ``null``). ``ValueError`` for a
-    key outside the schema."""
+    :data:`SUMMARY_KEYS` entry, None where not given (JSON ``null``); ``timing_per_step``
+    holds every :data:`TIMING_KEYS` entry the same way. ``ValueError`` for a key outside the
+    schema."""
     unknown = set(values) - set(SUMMARY_KEYS)
     if unknown:
         raise ValueError(f"summary keys {sorted(unknown)} are not in the schema "
@@ -153,7 +164,12 @@ def summary(final: dict, **values) -> dict:
     if len(final) != 1 or next(iter(final)) not in ("final_accuracy", "final_auc"):
         raise ValueError(f"final must be {{'final_accuracy' or 'final_auc': value}}, got "
                          f"{sorted(final)}")
+    timing = values.get("timing_per_step") or {}
+    if set(timing) - set(TIMING_KEYS):
+        raise ValueError(f"timing_per_step keys {sorted(set(timing) - set(TIMING_KEYS))} are "
+                         f"not in the schema (electionlib.step.TIMING_KEYS)")
     out = dict(final)
     for key in SUMMARY_KEYS:
         out[key] = values.get(key)
+    out["timing_per_step"] = {key: timing.get(key) for key in TIMING_KEYS}
     return out

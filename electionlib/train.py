@@ -22,6 +22,11 @@ process; the ``mpi`` backend runs the same step on real ranks). Per step:
    (``momentum="server"``: ``m <- eta m + u + wd w``, ``w <- w - lr m``; the CIFAR-10 runs
    of Table B.2) or plainly (``w <- w - lr (u + wd w)``).
 
+Steps 2-3 are the scheme's :meth:`~electionlib.schemes.ElectionVote.exchange`
+(:mod:`electionlib.schemes`), the same encode, attack and decode the ``mpi`` workers and
+server call; both backends write the columns of :data:`electionlib.step.METRIC_COLUMNS` and
+the keys of :data:`electionlib.step.SUMMARY_KEYS`.
+
 Time: wall-clock, and a *modelled distributed time* per step (documented in
 :func:`modelled_step_seconds`) so that time-to-accuracy is meaningful from one process.
 """
@@ -240,6 +245,7 @@ def _run(cfg: TrainConfig, *, progress: bool, dataset, parity: bool) -> RunResul
         timing_per_step={"worker_compute": float(int(loads.max()) * t_part),
                          "worker_encode": cum["encode"] / per,
                          "server_decode": cum["decode"] / per, "update": cum["update"] / per},
+        parity=bool(parity),
         redundancy=float(G.sum() / G.shape[1]), empty_workers=int(codes.empty_rows(G).sum()),
         empty_partitions=int(codes.empty_columns(G).sum()), byzantine=[int(i) for i in byz],
         absent_messages=0, absences=[], late_messages_discarded=0, degraded_steps=0,
@@ -256,8 +262,9 @@ def run_cached(cfg: TrainConfig, *, force: bool = False, root=None, progress: bo
                need_params: bool = False) -> RunResult:
     """:func:`run`, reusing ``results/train/<hash>/`` when it exists (``force`` recomputes).
 
-    The folder holds ``config.json``, ``metrics.csv``, the final parameters ``params.npy``
-    and ``summary.json`` (atomic writes, checksums in the summary), the layout the ``mpi``
+    The folder holds ``config.json``, ``key.json`` (the hashed key: the configuration and
+    :data:`TRAINER_VERSION`), ``metrics.csv``, the final parameters ``params.npy`` and
+    ``summary.json`` (atomic writes, checksums in the summary), the layout the ``mpi``
     backend stores too (:func:`electionlib.experiments.save_run`). A stored run returns its
     parameters when its folder has them; ``need_params=True`` retrains a run stored without
     them. With ``only_cached=True`` a missing result raises ``FileNotFoundError`` instead of
@@ -277,6 +284,6 @@ def run_cached(cfg: TrainConfig, *, force: bool = False, root=None, progress: bo
         raise FileNotFoundError(f"no stored result for this configuration in {folder}: run "
                                 f"notebook 04 (or ./run_all.sh) first")
     res = run(cfg, progress=progress, dataset=dataset)
-    experiments.save_run(folder, cfg.to_dict(), res.metrics, res.summary, res.params)
+    experiments.save_run(folder, cfg.to_dict(), res.metrics, res.summary, res.params, key=key)
     res.summary["results_dir"] = str(folder)
     return res

@@ -190,3 +190,48 @@ def test_lenet5_inference_pooling_equals_max_pool2d(input_size, channels):
     names = {type(f).__name__ for f in seen}
     assert any("MaxPool2DWithIndices" in n for n in names), names
     assert not any(n.startswith("Maximum") for n in names), names
+
+
+def test_buffers_round_trip_exactly_and_bad_lengths_are_refused():
+    import numpy as np
+    import torch
+
+    from electionlib import models as M
+
+    m = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))
+    m.train()
+    with torch.no_grad():
+        for _ in range(3):
+            m(torch.randn(8, 3))
+    vec = M.flat_buffers(m)
+    assert vec.shape == (4 + 4 + 1,) and vec[-1] == 3  # mean, var, batches tracked
+    fresh = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))
+    M.set_flat_buffers(fresh, vec)
+    for a, b in zip(m.buffers(), fresh.buffers(), strict=True):
+        assert a.dtype == b.dtype
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert M.flat_buffers(torch.nn.Linear(2, 2)).shape == (0,)
+    with pytest.raises(ValueError, match="9 buffer entries"):
+        M.set_flat_buffers(fresh, np.zeros(8))
+
+
+def test_loss_without_gradients_equals_the_gradient_pass_and_moves_batch_norm_alike():
+    import copy
+
+    import numpy as np
+    import torch
+
+    from electionlib import data, gradients
+    from electionlib import models as M
+
+    ds = data.load("digits")
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 8), torch.nn.BatchNorm1d(8),
+                              torch.nn.ReLU(), torch.nn.Linear(8, ds.n_classes))
+    a = gradients.PartitionGradients(net, ds)
+    b = gradients.PartitionGradients(copy.deepcopy(net), ds)
+    assert a.path == "loop"
+    w = M.flat_params(net)
+    idx = np.arange(3 * 16).reshape(3, 16)
+    assert a.loss(w, idx) == b(w, idx)[1]
+    np.testing.assert_array_equal(M.flat_buffers(a.model), M.flat_buffers(b.model))
+    assert all(p.grad is None for p in a.model.parameters())  # no backward pass ran

@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.skipif(not MPIEXEC.exists(),
               pytest.mark.mpi]
 
 
-#: Keys of a stored mpi run's config.json beyond the TrainConfig's fields.
+#: Keys of a stored mpi run's key.json beyond the TrainConfig's fields.
 MPI_KEYS = ("backend", "parity", "deadline", "trainer_version")
 
 
@@ -37,8 +37,10 @@ def result(out):
 
 
 def sim_params(res):
-    cfg = json.loads((Path(res["results_dir"]) / "config.json").read_text())
-    cfg = {k: v for k, v in cfg.items() if k not in MPI_KEYS}
+    folder = Path(res["results_dir"])
+    cfg = json.loads((folder / "config.json").read_text())  # the configuration alone
+    key = json.loads((folder / "key.json").read_text())
+    assert {k: v for k, v in key.items() if k not in MPI_KEYS} == cfg
     return T.run(T.TrainConfig.from_dict(cfg), progress=False, parity=True).params
 
 
@@ -169,8 +171,12 @@ def test_kill_and_resume_equals_uninterrupted(tmp_path):
     np.testing.assert_array_equal(a, b)
     ma = pd.read_csv(Path(full["results_dir"]) / "metrics.csv")
     mb = pd.read_csv(Path(resumed["results_dir"]) / "metrics.csv")
-    np.testing.assert_array_equal(ma[["step", "accuracy", "test_loss"]].to_numpy(),
-                                  mb[["step", "accuracy", "test_loss"]].to_numpy())
+    same = ["step", "accuracy", "test_loss", "train_loss", "load_units", "lr"]
+    np.testing.assert_array_equal(ma[same].to_numpy(), mb[same].to_numpy())
+    # the running sums go on from the checkpoint: seconds never fall back at the resume
+    for col in ("wall_seconds", "server_wait_seconds", "decode_seconds", "update_seconds"):
+        assert mb[col].is_monotonic_increasing, col
+    assert resumed["evaluation_seconds"] > 0
 
 
 def test_launch_helper_from_python(tmp_path):
@@ -197,9 +203,8 @@ def test_bytes_handed_to_mpi_are_the_schemes_declared_size(tmp_path, n, args, it
     from electionlib import schemes
 
     res = result(launch(tmp_path, n, "--epochs", "0.05", *args))
-    cfg = T.TrainConfig.from_dict({k: v for k, v in json.loads(
-        (Path(res["results_dir"]) / "config.json").read_text()).items()
-        if k not in MPI_KEYS})
+    cfg = T.TrainConfig.from_dict(json.loads(
+        (Path(res["results_dir"]) / "config.json").read_text()))
     d = res["model_dimension"]
     scheme = schemes.sized(cfg, d)
     assert res["bytes_per_worker_per_step"] == schemes.wire_bytes(scheme)
@@ -218,6 +223,8 @@ def test_bytes_handed_to_mpi_are_the_schemes_declared_size(tmp_path, n, args, it
         assert sim.summary[key] == res[key], key
     assert set(res) - {"results_dir"} == set(sim.summary) == {"final_accuracy",
                                                               *S.SUMMARY_KEYS}
+    assert tuple(res["timing_per_step"]) == tuple(sim.summary["timing_per_step"]) == \
+        S.TIMING_KEYS
     mpi_metrics = pd.read_csv(Path(res["results_dir"]) / "metrics.csv")
     assert list(mpi_metrics.columns) == list(sim.metrics.columns)
     np.testing.assert_allclose(mpi_metrics.train_loss.iloc[1:], sim.metrics.train_loss.iloc[1:],

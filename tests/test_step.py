@@ -25,6 +25,10 @@ def test_rows_and_summaries_refuse_keys_outside_the_schema_and_fill_the_rest():
         S.summary({"final_accuracy": 0.1}, made_up=1)
     with pytest.raises(ValueError, match="final"):
         S.summary({"accuracy": 0.1})
+    t = S.summary({"final_auc": 0.7}, timing_per_step={"update": 0.5})["timing_per_step"]
+    assert tuple(t) == S.TIMING_KEYS and t["update"] == 0.5 and t["server_wait"] is None
+    with pytest.raises(ValueError, match="TIMING_KEYS"):
+        S.summary({"final_auc": 0.7}, timing_per_step={"speed": 1.0})
 
 
 @pytest.mark.parametrize("kw", [
@@ -38,6 +42,8 @@ def test_sim_runs_write_exactly_the_schema(kw):
                         **{"r": None, **kw} if "r" not in kw else kw)
     res = T.run(cfg, progress=False)
     assert set(res.summary) == {"final_accuracy", *S.SUMMARY_KEYS}
+    assert tuple(res.summary["timing_per_step"]) == S.TIMING_KEYS
+    assert res.summary["parity"] is False
     assert list(res.metrics.columns) == [*S.METRIC_COLUMNS, "accuracy", "test_loss"]
     assert res.summary["backend"] == "sim" and res.summary["status"] == "complete"
     assert res.metrics.train_loss.iloc[1:].notna().all()

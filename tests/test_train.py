@@ -1,3 +1,4 @@
+import math
 from pathlib import Path
 
 import numpy as np
@@ -124,6 +125,14 @@ def test_the_store_keeps_the_final_parameters(tmp_path):
     first = T.run_cached(cfg, root=tmp_path, progress=False)
     folder = Path(first.summary["results_dir"])
     assert (folder / "params.npy").is_file()
+    import json
+
+    from electionlib import experiments as E
+
+    # config.json is the configuration alone; key.json is what names the folder
+    assert T.TrainConfig.from_dict(json.loads((folder / "config.json").read_text())) == cfg
+    key = json.loads((folder / "key.json").read_text())
+    assert key["trainer_version"] == T.TRAINER_VERSION and folder.name == E.config_hash(key)
     again = T.run_cached(cfg, root=tmp_path, progress=False, only_cached=True)  # no training
     np.testing.assert_array_equal(again.params, first.params)
     # parameters that do not match their checksum are not trusted: need_params retrains
@@ -146,6 +155,22 @@ def test_device_option_cpu_is_the_default_and_cuda_is_refused_without_a_gpu():
                                   T.run(cfg, progress=False).params)
     with pytest.raises(ValueError, match="device"):
         T.TrainConfig(device="tpu")
+    gpu = T.TrainConfig(dataset="digits", n=3, epochs=0.1, device="cuda")  # data anywhere
+    assert gpu.to_dict()["device"] == "cuda" and gpu.to_dict() != cfg.to_dict()
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="cuda.is_available"):
-            T.TrainConfig(device="cuda")
+            T.run(gpu, progress=False)
+
+
+def test_auc_of_a_diverged_model_is_nan_not_an_error():
+    import torch
+
+    from electionlib import data, gradients, models
+
+    ds = data.load("amazon", q=64)
+    model = models.get(None, ds, bias=False)
+    w = torch.full((models.n_params(model),), float("nan"))
+    out = gradients.evaluate(model, w, ds, np.arange(50))
+    assert math.isnan(out["auc"]) and math.isnan(out["test_loss"])
+    ok = gradients.evaluate(model, torch.zeros_like(w), ds, np.arange(50))
+    assert ok["auc"] == 0.5  # all scores tied
