@@ -31,8 +31,8 @@ __version__ = "0.1.0"
 
 # Modules that import torch (or are heavier) load on first use: ``el.train``, ``el.data``...
 _LAZY = ("aggregators", "analysis", "claims", "config", "costmodel", "data", "ddp", "draco",
-         "gradients", "models", "mpi_backend", "mpi_transport", "perf", "presets", "publish",
-         "sampling", "schemes", "step", "suites", "train", "verdicts")
+         "gradients", "methods", "models", "mpi_backend", "mpi_transport", "perf", "presets",
+         "publish", "sampling", "schemes", "step", "suites", "train", "verdicts")
 
 
 def __getattr__(name):
@@ -58,6 +58,7 @@ __all__ = [
     "config",
     "step",
     "gradients",
+    "methods",
     "sampling",
     "mpi_backend",
     "perf",

@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import methods as M
 from .experiments import atomic_write_text
 
 __all__ = ["Rule", "Gap", "Ratio", "Threshold", "Holds", "Ordering", "Trend", "Claim",
@@ -90,6 +91,12 @@ class Rule:
         raise NotImplementedError  # pragma: no cover
 
 
+def _lab(method: str) -> str:
+    """How a rule names a method in its text: the display label of a known id
+    (:mod:`electionlib.methods`), the id itself otherwise."""
+    return M.METHODS.get(method, method)
+
+
 def _fmt(x: float, unit: str) -> str:
     if unit == "points":
         return f"{100 * x:+.1f}"
@@ -108,7 +115,8 @@ class Gap(Rule):
     candidate). Cell outcome: ``yes`` if the gap >= ``paper_min``, ``direction only`` if
     it is > ``0``, else ``NO``. The claim's outcome is its worst cell's.
 
-    Table columns: ``cell``, ``scheme``, ``seed``, ``value``.
+    Table columns: ``cell``, ``method``, ``seed``, ``value``. Methods are named by their
+    ids (:mod:`electionlib.methods`); the text gives their display labels.
     """
 
     baseline: str = ""
@@ -134,26 +142,26 @@ class Gap(Rule):
 
     def describe(self) -> str:
         which = ("each of " if self.mode == "each" else "the best of ") + ", ".join(
-            self.candidates)
+            map(_lab, self.candidates))
         u = "points" if self.unit == "points" else self.unit
-        head = f"gap = {which} − {self.baseline}, mean over paired seeds, in every cell: "
+        head = f"gap = {which} − {_lab(self.baseline)}, mean over paired seeds, in every cell: "
         if self.paper_min <= 0:
             return head + "yes if > 0, else NO; worst cell decides"
         return (head + f"yes if ≥ {_fmt(self.paper_min, self.unit).lstrip('+')} {u}, "
                 f"direction only if > 0, else NO; worst cell decides")
 
     def judge(self, table, cells):
-        _need(table, ["cell", "scheme", "seed", "value"])
+        _need(table, ["cell", "method", "seed", "value"])
         _cover(table, cells)
         rows = []
         for cell in cells:
             t = table[table["cell"].astype(str) == cell]
-            base = t[t.scheme == self.baseline].set_index("seed")["value"]
+            base = t[t.method == self.baseline].set_index("seed")["value"]
             if base.empty:
                 raise ValueError(f"cell {cell}: no baseline {self.baseline!r}")
             per = []
             for cand in self.candidates:
-                c = t[t.scheme == cand].set_index("seed")["value"]
+                c = t[t.method == cand].set_index("seed")["value"]
                 if c.empty:
                     raise ValueError(f"cell {cell}: no candidate {cand!r}")
                 if set(c.index) != set(base.index):
@@ -173,7 +181,8 @@ class Gap(Rule):
         per_cell = pd.DataFrame(rows)
         w = _worst(per_cell, "gap")
         text = "; ".join(
-            f"{r.cell}: {r.candidate} {_fmt(r.gap, self.unit)} (seeds {_fmt(r.seed_min, self.unit)}"
+            f"{r.cell}: {_lab(r.candidate)} {_fmt(r.gap, self.unit)} "
+            f"(seeds {_fmt(r.seed_min, self.unit)}"
             f"…{_fmt(r.seed_max, self.unit)}, {r.seeds})" for r in per_cell.itertuples())
         return w["outcome"], f"worst {w['cell']}; " + text, per_cell
 
@@ -185,7 +194,7 @@ class Ratio(Rule):
     never reaches the target (inf) against a candidate that does is an infinite speed-up;
     a candidate that never reaches it is 0; neither reaching it is no evidence (``NO``).
 
-    Table columns: ``cell``, ``scheme``, ``value``. With ``paper_min = 1`` the rule has two
+    Table columns: ``cell``, ``method``, ``value``. With ``paper_min = 1`` the rule has two
     outcomes: faster everywhere (``yes``) or not (``NO``).
     """
 
@@ -203,18 +212,19 @@ class Ratio(Rule):
 
     def describe(self) -> str:
         if self.paper_min <= 1:
-            return (f"speed-up = time({self.baseline}) / time(candidate) for each of "
-                    f"{', '.join(self.candidates)}, every cell: yes if > 1 everywhere, else NO")
-        return (f"speed-up = time({self.baseline}) / time(candidate) for each of "
-                f"{', '.join(self.candidates)}, every cell: yes if ≥ {self.paper_min:g}, "
-                f"direction only if > 1, else NO; worst cell decides")
+            return (f"speed-up = time({_lab(self.baseline)}) / time(candidate) for each of "
+                    f"{', '.join(map(_lab, self.candidates))}, every cell: yes if > 1 "
+                    f"everywhere, else NO")
+        return (f"speed-up = time({_lab(self.baseline)}) / time(candidate) for each of "
+                f"{', '.join(map(_lab, self.candidates))}, every cell: yes if "
+                f"≥ {self.paper_min:g}, direction only if > 1, else NO; worst cell decides")
 
     def judge(self, table, cells):
-        _need(table, ["cell", "scheme", "value"])
+        _need(table, ["cell", "method", "value"])
         _cover(table, cells)
         rows = []
         for cell in cells:
-            t = table[table["cell"].astype(str) == cell].groupby("scheme")["value"].agg(
+            t = table[table["cell"].astype(str) == cell].groupby("method")["value"].agg(
                 lambda v: v.to_numpy(float).mean())  # NaN propagates (-> NO)
             if self.baseline not in t:
                 raise ValueError(f"cell {cell}: no baseline {self.baseline!r}")
@@ -237,9 +247,9 @@ class Ratio(Rule):
                 rows.append(dict(cell=cell, candidate=cand, speedup=r, outcome=out))
         per_cell = pd.DataFrame(rows)
         w = _worst(per_cell, "speedup")
-        text = "; ".join(f"{r.cell} {r.candidate}: {r.speedup:.2f}x" for r in
+        text = "; ".join(f"{r.cell} {_lab(r.candidate)}: {r.speedup:.2f}x" for r in
                          per_cell.itertuples())
-        return w["outcome"], f"worst {w['cell']} {w['candidate']}; " + text, per_cell
+        return w["outcome"], f"worst {w['cell']} {_lab(w['candidate'])}; " + text, per_cell
 
 
 @dataclass(frozen=True)
@@ -333,7 +343,7 @@ class Holds(Rule):
 class Ordering(Rule):
     """Scheme means in a declared order (``order[0] >= order[1] >= ...``) in every cell,
     each step with ``slack`` (e.g. one point of accuracy): ``yes`` if the order holds in all
-    cells, else ``NO``. Table columns: ``cell``, ``scheme``, ``seed``, ``value``."""
+    cells, else ``NO``. Table columns: ``cell``, ``method``, ``seed``, ``value``."""
 
     order: tuple = ()
     slack: float = 0.0
@@ -347,17 +357,17 @@ class Ordering(Rule):
 
     def describe(self) -> str:
         sym = [" ≈ " if i in self.approx else " ≥ " for i in range(len(self.order) - 1)]
-        chain = self.order[0] + "".join(o + n for o, n in zip(sym, self.order[1:],
-                                                              strict=True))
+        names = [_lab(m) for m in self.order]
+        chain = names[0] + "".join(o + n for o, n in zip(sym, names[1:], strict=True))
         return (chain + f" (means over seeds, {100 * self.slack:g}-point slack per step; ≈ "
                 f"checked both ways) in every cell: yes, else NO")
 
     def judge(self, table, cells):
-        _need(table, ["cell", "scheme", "value"])
+        _need(table, ["cell", "method", "value"])
         _cover(table, cells)
         rows = []
         for cell in cells:
-            m = table[table["cell"].astype(str) == cell].groupby("scheme")["value"].agg(
+            m = table[table["cell"].astype(str) == cell].groupby("method")["value"].agg(
                 lambda v: v.to_numpy(float).mean())  # NaN propagates (-> NO)
             vals = [float(m[s]) for s in self.order]
             ok = all((abs(a - b) <= self.slack) if i in self.approx else (a >= b - self.slack)
@@ -433,8 +443,8 @@ class Claim:
 EC, EC_S = "Election Coding", "Election Coding (supplement)"
 FIG4 = ("n=5,b=1", "n=9,b=2", "n=15,b=3")
 FIG5 = ("n=5,b=2", "n=9,b=3", "n=15,b=6")
-BERN = ("Bern. code E[r]=2", "Bern. code E[r]=3")
-UNC = "SignSGD-MV (uncoded)"
+BERN = ("bern-r2", "bern-r3")  # method ids (electionlib.methods)
+UNC = "uncoded"
 ACC = "final test accuracy (points), paired by seed"
 
 
@@ -506,7 +516,7 @@ def _claims() -> list[Claim]:
         Claim("fig4-time", "04", EC, "Fig. 4 (time axis) / Table A.1", "the codes reach a "
               "given test accuracy with less training time than uncoded",
               FIG4, "modelled time to each declared accuracy (1 Gbit/s), seed-averaged curves",
-              Ratio(baseline=UNC, candidates=BERN + ("Det. code",), paper_min=1.0),
+              Ratio(baseline=UNC, candidates=BERN + ("det",), paper_min=1.0),
               stand_in=True),
         Claim("fig5-gap", "04", EC, "Fig. 5", "when the model converges, the codes enjoy "
               "15–30% accuracy gains over uncoded when b/n is large", FIG5, ACC,
@@ -514,16 +524,16 @@ def _claims() -> list[Claim]:
               stand_in=True),
         Claim("fig5-order", "04", EC, "Fig. 5 (curves)", "no attack ≈ deterministic ≥ "
               "Bernoulli ≥ uncoded", FIG5, "final test accuracy, seed means",
-              Ordering(order=("no attack", "Det. code", "Bern. code E[r]=3", UNC),
+              Ordering(order=("clean", "det", "bern-r3", UNC),
                        slack=0.01, approx=(0,)), converged=True, stand_in=True),
         Claim("tableA1", "04", EC_S, "Table A.1", "for every target accuracy the codes need "
               "less training time than uncoded", ("n=5,b=1", "n=9,b=2", "n=5,b=2", "n=9,b=3"),
               "modelled time to each declared accuracy (1 Gbit/s), seed-averaged curves",
-              Ratio(baseline=UNC, candidates=BERN + ("Det. code",), paper_min=1.0),
+              Ratio(baseline=UNC, candidates=BERN + ("det",), paper_min=1.0),
               stand_in=True),
         Claim("A2-mismatch", "04", EC_S, "A.2 / Fig. A.1", "a code designed for b̂ = 1 still "
               "beats uncoded at b = 2 by over 20%", ("n=5,b=2",), ACC,
-              Gap(baseline=UNC, candidates=("Det. code (b̂=1)",), paper_min=0.20),
+              Gap(baseline=UNC, candidates=("det",), paper_min=0.20),
               converged=True, stand_in=True),
         Claim("A3-max-b", "04", EC_S, "A.3 / Fig. A.2", "Bernoulli codes beat uncoded by over "
               "20% at b = (n−1)/2", ("n=9,b=4",), ACC,
@@ -531,19 +541,18 @@ def _claims() -> list[Claim]:
               stand_in=True),
         Claim("A4-reduced", "04", EC_S, "A.4 / Fig. A.3", "r_eff = 1.5 still beats uncoded by "
               "20–30%", ("n=15,b=6",), ACC,
-              Gap(baseline=UNC, candidates=("Bern. E[r]=3, ρ=0.5 (r_eff=1.5)",),
-                  paper_min=0.20), converged=True, stand_in=True),
+              Gap(baseline=UNC, candidates=("bern-r3-rho05",), paper_min=0.20),
+              converged=True, stand_in=True),
         Claim("A6-fgm", "04", EC_S, "A.4 / Fig. A.4 (FGM)", "coded votes (r_eff = 1.5) beat "
               "the full gradient + median at b = 6 with 32× less communication",
               ("n=15,b=6",), ACC,
-              Gap(baseline="FGM (full gradient + median)",
-                  candidates=("Bern. E[r]=3, ρ=0.5 (r_eff=1.5)",), paper_min=0.0),
+              Gap(baseline="fgm", candidates=("bern-r3-rho05",), paper_min=0.0),
               converged=True, stand_in=True),
         Claim("multibit", "04", EC, "§2.2", "the scheme extends to multi-bit quantized SGD "
               "(average, then round to the nearest level)", ("q=2", "q=3"),
               "final test accuracy of Bernoulli E[r]=3 − uncoded, both with q-bit messages, "
               "n = 9, b = 3, reverse attack: measured, the coding gain must survive",
-              Gap(baseline=UNC, candidates=("Bern. code E[r]=3",), paper_min=0.0),
+              Gap(baseline=UNC, candidates=("bern-r3",), paper_min=0.0),
               stand_in=True),
         Claim("fig6a-gap", "04", EC, "Fig. 6a", "n = 15, b = 5, directional attack: a clear "
               "AUC gap between Bernoulli codes and uncoded", ("n=15,b=5",),
@@ -551,7 +560,7 @@ def _claims() -> list[Claim]:
               Gap(baseline=UNC, candidates=BERN, paper_min=0.05, unit="AUC")),
         Claim("fig6a-time", "04", EC, "Fig. 6a", "E[r] = 2 reaches AUC 0.7 with a large "
               "training-time reduction", ("n=15,b=5",), "modelled time to AUC 0.7",
-              Ratio(baseline=UNC, candidates=("Bern. code E[r]=2",), paper_min=1.0)),
+              Ratio(baseline=UNC, candidates=("bern-r2",), paper_min=1.0)),
         Claim("fig6b-gap", "04", EC, "Fig. 6b", "n = 49, b = 5, directional attack: a clear "
               "AUC gap between Bernoulli codes and uncoded", ("n=49,b=5",),
               "final test AUC, paired by seed",
@@ -565,13 +574,12 @@ def _claims() -> list[Claim]:
               ("rev. grad. s=1", "rev. grad. s=2"),
               "modelled time to the declared accuracy, GM / DRACO; compared with the paper's "
               "smallest entries (2.6× repetition, 2.0× cyclic)",
-              Ratio(baseline="geometric median", candidates=("DRACO repetition",),
-                    paper_min=2.6), stand_in=True,
+              Ratio(baseline="gm", candidates=("draco-rep",), paper_min=2.6), stand_in=True,
               note="the cyclic code is judged by its own row (draco-speedup-cyclic)"),
         Claim("draco-speedup-cyclic", "04", "DRACO", "Table 2", "the cyclic code reaches a "
               "test accuracy 2.0–4.4× faster than the geometric median",
               ("rev. grad. s=1", "rev. grad. s=2"), "modelled time to the declared accuracy",
-              Ratio(baseline="geometric median", candidates=("DRACO cyclic",), paper_min=2.0),
+              Ratio(baseline="gm", candidates=("draco-cyc",), paper_min=2.0),
               stand_in=True),
         Claim("draco-mean", "04", "DRACO", "Fig. 3", "the plain mean collapses under these "
               "attacks", ("rev. grad. s=1", "rev. grad. s=2", "constant s=1", "constant s=2"),
@@ -607,7 +615,7 @@ def _claims() -> list[Claim]:
               "(Table 1: by 1.1–13 points from α = 10%)",
               ("gaussian", "model_negation", "gradient_scale", "label_shift"),
               "final test accuracy of Krum at α = 10% − at α = 50%",
-              Gap(baseline="krum α=50%", candidates=("krum α=10%",), paper_min=0.01)),
+              Gap(baseline="krum-a50", candidates=("krum-a10",), paper_min=0.01)),
         Claim("brsgd-median-scale", "04", "BrSGD", "Table 1", "the median fails under gradient "
               "scale at α = 50% (9.8%; 61% at 25%)", ("gradient_scale α=50%",), BR,
               Threshold(op="<", threshold=0.3, direction=0.7, what="median's accuracy")),
@@ -756,16 +764,16 @@ def write_summary(root, profile: str, *, published=None) -> pd.DataFrame:
 
 
 def per_seed(df: pd.DataFrame, by, cell, *, metric: str = "accuracy") -> pd.DataFrame:
-    """The final ``metric`` of every run as a ``cell, scheme, seed, value`` table.
+    """The final ``metric`` of every run as a ``cell, method, seed, value`` table.
 
     Args:
-        df: tidy metrics of many runs (one row per evaluation), with ``step``, ``scheme``
-            and ``seed`` columns.
+        df: tidy metrics of many runs (one row per evaluation), with ``step``, ``method``
+            (:mod:`electionlib.methods`) and ``seed`` columns.
         by: the other columns that identify a run (e.g. ``["n", "b"]``).
         cell: ``cell(row) -> str``, the claim's cell label of a run (row: a namedtuple).
     """
-    keys = [*by, "scheme", "seed"]
+    keys = [*by, "method", "seed"]
     last = df.sort_values("step").groupby(keys, dropna=False, sort=False).tail(1)
     out = last.assign(cell=[cell(r) for r in last.itertuples()])
-    return out.rename(columns={metric: "value"})[["cell", "scheme", "seed", "value"]
+    return out.rename(columns={metric: "value"})[["cell", "method", "seed", "value"]
                                                   ].reset_index(drop=True)

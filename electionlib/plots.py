@@ -7,12 +7,13 @@ import numpy as np
 __all__ = ["allocation_matrix", "bound_vs_exact", "mc_vs_exact", "new_axes", "training_curves",
            "cost_curves", "cost_terms", "SCHEME_COLORS", "RULE_COLORS"]
 
+#: One colour per method, keyed by its id (:mod:`electionlib.methods`).
 SCHEME_COLORS = {
-    "no attack": "#000000",
-    "SignSGD-MV (uncoded)": "#d62728",
-    "Bern. code E[r]=2": "#98df8a",
-    "Bern. code E[r]=3": "#2ca02c",
-    "Det. code": "#1f77b4",
+    "clean": "#000000",
+    "uncoded": "#d62728",
+    "bern-r2": "#98df8a",
+    "bern-r3": "#2ca02c",
+    "det": "#1f77b4",
 }
 
 PALETTE = {
@@ -84,13 +85,16 @@ def bound_vs_exact(df, x: str, curves: dict, ax=None, logy: bool = True, title=N
 def mc_vs_exact(df, x: str, by: str, ax=None, logy: bool = False, title=None, colors=None):
     """Monte-Carlo estimates (points with confidence bars) and exact values (lines).
 
-    ``df`` has columns ``x``, ``by``, ``mc``, ``ci_low``, ``ci_high``, ``exact``.
+    ``df`` has columns ``x``, ``by``, ``mc``, ``ci_low``, ``ci_high``, ``exact``. Colours:
+    ``colors`` keyed by the ``by`` value, else :data:`SCHEME_COLORS` keyed by the curve's
+    ``method`` id where ``df`` has that column.
     """
     ax = _ax(ax)
     colors = colors or {}
     for key, d in df.groupby(by, sort=False):
         d = d.sort_values(x)
-        color = colors.get(key)
+        color = colors.get(key, SCHEME_COLORS.get(d["method"].iloc[0]) if "method" in d
+                            else None)
         line, = ax.plot(d[x], d["exact"], "-", color=color, label=f"{key} (exact)")
         err = np.vstack([d["mc"] - d["ci_low"], d["ci_high"] - d["mc"]]).clip(min=0)
         ax.errorbar(d[x], d["mc"], yerr=err, fmt="o", ms=3.5, color=line.get_color(),
@@ -112,21 +116,23 @@ def training_curves(df, x: str = "epoch", y: str = "accuracy", hue: str = "schem
     ``df`` is a tidy table with columns ``x``, ``y``, ``hue``, ``seed`` and ``step``; curves
     are averaged over seeds at equal step (``x`` is the seeds' mean at that step, so that a
     time axis that differs slightly between seeds stays one curve). The legend states the
-    number of seeds.
+    number of seeds. Colours: ``colors`` keyed by the ``hue`` value, else
+    :data:`SCHEME_COLORS` keyed by the curve's ``method`` id (a column of ``df``).
     """
     import seaborn as sns
 
     ax = _ax(ax)
-    colors = {**SCHEME_COLORS, **(colors or {})}
-    d = df[[hue, "seed", "step", x, y]].copy()
+    colors = colors or {}
+    extra = ["method"] if "method" in df.columns and hue != "method" else []
+    d = df[[hue, "seed", "step", x, y, *extra]].copy()
+    method = (d.groupby(hue, sort=False)["method"].first().to_dict() if extra else
+              {k: k for k in d[hue].unique()} if hue == "method" else {})
     d["_x"] = d.groupby([hue, "step"], sort=False)[x].transform("mean")
     seeds = d.groupby(hue, sort=False)["seed"].nunique()
     d["_label"] = [f"{k} ({seeds[k]} seed{'s' if seeds[k] > 1 else ''})" for k in d[hue]]
     palette = {}
     for key in seeds.index:
-        color = colors.get(key)
-        if color is None and isinstance(key, str) and key.startswith("Det. code"):
-            color = colors["Det. code"]
+        color = colors.get(key, SCHEME_COLORS.get(method.get(key)))
         if color is not None:
             palette[f"{key} ({seeds[key]} seed{'s' if seeds[key] > 1 else ''})"] = color
     order = list(dict.fromkeys(d["_label"]))

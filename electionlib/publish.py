@@ -24,6 +24,7 @@ import pandas as pd
 
 from . import claims as C
 from . import experiments
+from . import methods as M
 from . import suites as S
 from . import verdicts as V
 from .train import TRAINER_VERSION
@@ -49,13 +50,15 @@ def _git(*args) -> str:
 
 
 def _finals(df: pd.DataFrame, entries) -> pd.DataFrame:
-    """One row per run: its labels, final accuracy, steps and configuration hash."""
+    """One row per run: its labels, final accuracy, steps and configuration hash (runs found
+    by their ids, never by a display label)."""
     rows = []
     for labels, cfg in entries:
         key = {**cfg.to_dict(), "trainer_version": TRAINER_VERSION}
         m = df
         for k, val in labels.items():
-            m = m[m[k] == val]
+            if k != "scheme":
+                m = m[m[k] == val]
         last = m.sort_values("step").iloc[-1]
         rows.append({**labels, "final_accuracy": float(last.accuracy), "steps": int(last.step),
                      "epochs": cfg.epochs, "test_set": "full" if cfg.test_subsample is None
@@ -71,7 +74,8 @@ def full_tables(*, workers: int | None = None, root=None, progress: bool = True)
     # the code that trains is the code at the start (commits made during a long run are not)
     commit = _git("rev-parse", "HEAD")
     dirty = bool(_git("status", "--porcelain", "--", "electionlib"))
-    plateau_entry = [({"scheme": "no attack (3x longer)", "seed": 0}, S.plateau_config("full"))]
+    plateau_entry = [({"method": "clean-long", "scheme": M.label("clean-long"), "seed": 0},
+                      S.plateau_config("full"))]
     g92 = S.figure_grid([(9, 2)], "full")
     g93 = S.figure_grid([(9, 3)], "full")
     S.run_grid(plateau_entry + g93 + g92, workers=workers, root=root, progress=progress)
@@ -87,7 +91,7 @@ def full_tables(*, workers: int | None = None, root=None, progress: bool = True)
         experiments.atomic_write_text(out / f"{name}.csv", _finals(df, entries).to_csv(
             index=False))
         experiments.atomic_write_text(out / f"{name}_curves.csv", df[[
-            "n", "b", "scheme", "seed", "step", "epoch", "accuracy", "test_loss",
+            "n", "b", "method", "scheme", "seed", "step", "epoch", "accuracy", "test_loss",
             "modelled_seconds"]].to_csv(index=False))
     experiments.atomic_write_text(out / "plateau.csv", plat[["epoch", "step", "accuracy",
                                                              "test_loss"]].to_csv(index=False))

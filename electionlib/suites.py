@@ -24,6 +24,7 @@ import os
 import pandas as pd
 
 from . import experiments, presets, profiles
+from . import methods as M
 from ._progress import progress as _bar
 from .presets import TABLE_B2_BATCH, TABLE_B2_DECAY  # noqa: F401 - re-exported
 from .train import TRAINER_VERSION, TrainConfig, run_cached
@@ -117,7 +118,8 @@ def figure_grid(pairs, profile: str, seeds=None, attack: str = "reverse", scale:
     data and the hardware. Cells in :data:`PLATEAU_CELLS` train to the plateau.
 
     Returns:
-        list of ``(labels, TrainConfig)``; labels: n, b, scheme, seed.
+        list of ``(labels, TrainConfig)``; labels: n, b, method (the id of
+        :mod:`electionlib.methods`), scheme (its display label), seed.
     """
     if scale not in ("cpu", "paper"):
         raise ValueError(f"scale={scale!r} must be 'cpu' or 'paper'")
@@ -131,18 +133,19 @@ def figure_grid(pairs, profile: str, seeds=None, attack: str = "reverse", scale:
         else:
             base = fmnist_base(profile, plateau=(n, b) in PLATEAU_CELLS[profile])
         db = _det_design(n, b)
-        det_label = "Det. code" if db == b else f"Det. code (b̂={db})"
         schemes = [
-            ("no attack", dict(code="uncoded", b=0)),
-            ("SignSGD-MV (uncoded)", dict(code="uncoded", b=b, attack=attack)),
-            ("Bern. code E[r]=2", dict(code="bernoulli", r=2.0, b=b, attack=attack)),
-            ("Bern. code E[r]=3", dict(code="bernoulli", r=3.0, b=b, attack=attack)),
-            (det_label, dict(code="deterministic", design_b=db, b=b, attack=attack)),
+            ("clean", dict(code="uncoded", b=0)),
+            ("uncoded", dict(code="uncoded", b=b, attack=attack)),
+            ("bern-r2", dict(code="bernoulli", r=2.0, b=b, attack=attack)),
+            ("bern-r3", dict(code="bernoulli", r=3.0, b=b, attack=attack)),
+            ("det", dict(code="deterministic", design_b=db, b=b, attack=attack)),
         ]
         for seed in seeds:
-            for label, kw in schemes:
+            for method, kw in schemes:
                 cfg = _build(name, base, n=n, seed=seed, **kw)
-                out.append((dict(n=n, b=b, scheme=label, seed=seed), cfg))
+                out.append((dict(n=n, b=b, method=method,
+                                 scheme=M.label(method, kw.get("design_b"), b), seed=seed),
+                            cfg))
     return out
 
 
@@ -162,36 +165,47 @@ def at_plateau(final: float, profile: str, tol: float = 0.01) -> bool | None:
     return None if p is None else bool(final >= p - tol)
 
 
+#: The supplement's sections that :func:`appendix_grid` runs: id -> display label.
+APPENDIX_SECTIONS = {
+    "A2": "A.2 mismatch n=5 b=2",
+    "A3": "A.3 max Byzantines n=9 b=4",
+    "A4": "A.4 reduced redundancy n=15 b=6",
+    "A5": "A.5 noisy gradients n=15 b=6",
+    "A6": "A.6 vs FGM n=15 b=6",
+}
+
+
 def appendix_grid(profile: str, seed: int = 0):
     """Supplement A.2-A.6 analogs, one seed: mismatch, maximum b, reduced redundancy,
     noisy gradients, and full gradient + median (FGM)."""
     base = {**fmnist_base(profile), "seed": seed}
     rev = dict(attack="reverse")
     items = [
-        ("A.2 mismatch n=5 b=2", "no attack", dict(n=5, b=0)),
-        ("A.2 mismatch n=5 b=2", "SignSGD-MV (uncoded)", dict(n=5, b=2, **rev)),
-        ("A.2 mismatch n=5 b=2", "Det. code (b̂=1)",
+        ("A2", "clean", dict(n=5, b=0)),
+        ("A2", "uncoded", dict(n=5, b=2, **rev)),
+        ("A2", "det",
          dict(n=5, b=2, code="deterministic", design_b=1, **rev)),
-        ("A.3 max Byzantines n=9 b=4", "no attack", dict(n=9, b=0)),
-        ("A.3 max Byzantines n=9 b=4", "SignSGD-MV (uncoded)", dict(n=9, b=4, **rev)),
-        ("A.3 max Byzantines n=9 b=4", "Bern. code E[r]=2", dict(n=9, b=4, code="bernoulli",
+        ("A3", "clean", dict(n=9, b=0)),
+        ("A3", "uncoded", dict(n=9, b=4, **rev)),
+        ("A3", "bern-r2", dict(n=9, b=4, code="bernoulli",
                                                                   r=2.0, **rev)),
-        ("A.3 max Byzantines n=9 b=4", "Bern. code E[r]=3", dict(n=9, b=4, code="bernoulli",
+        ("A3", "bern-r3", dict(n=9, b=4, code="bernoulli",
                                                                   r=3.0, **rev)),
-        ("A.4 reduced redundancy n=15 b=6", "SignSGD-MV (uncoded)", dict(n=15, b=6, **rev)),
-        ("A.4 reduced redundancy n=15 b=6", "Bern. E[r]=3, ρ=0.5 (r_eff=1.5)",
+        ("A4", "uncoded", dict(n=15, b=6, **rev)),
+        ("A4", "bern-r3-rho05",
          dict(n=15, b=6, code="bernoulli", r=3.0, rho=0.5, **rev)),
-        ("A.5 noisy gradients n=15 b=6", "SignSGD-MV (uncoded), σ²=1e-8",
+        ("A5", "uncoded-noise",
          dict(n=15, b=6, noise_var=1e-8, **rev)),
-        ("A.5 noisy gradients n=15 b=6", "Bern. E[r]=3, ρ=0.5, σ²=1e-8",
+        ("A5", "bern-r3-rho05-noise",
          dict(n=15, b=6, code="bernoulli", r=3.0, rho=0.5, noise_var=1e-8, **rev)),
-        ("A.6 vs FGM n=15 b=6", "FGM (full gradient + median)",
+        ("A6", "fgm",
          dict(n=15, b=6, aggregator="median", attack="reversed_gradient")),
-        ("A.6 vs FGM n=15 b=6", "Bern. E[r]=3, ρ=0.5 (r_eff=1.5)",
+        ("A6", "bern-r3-rho05",
          dict(n=15, b=6, code="bernoulli", r=3.0, rho=0.5, **rev)),
     ]
-    return [(dict(section=sec, scheme=label, seed=seed), _build("appendix", base, **kw))
-            for sec, label, kw in items]
+    return [(dict(section_id=sec, section=APPENDIX_SECTIONS[sec], method=method,
+                  scheme=M.label(method, kw.get("design_b"), kw.get("b")), seed=seed),
+             _build("appendix", base, **kw)) for sec, method, kw in items]
 
 
 def amazon_grid(profile: str, seeds=None, figure: str = "fig6a"):
@@ -203,12 +217,12 @@ def amazon_grid(profile: str, seeds=None, figure: str = "fig6a"):
     if figure == "fig6b":  # 49 partitions of d = 263,500: about 1.5 s per step here
         epochs = {"ci": 0.1, "quick": 0.5, "full": 5.0}[profile]
     base = dict(n=n, epochs=epochs, eval_every=epochs / 10)
-    schemes = [("no attack", dict(b=0)),
-               ("SignSGD-MV (uncoded)", dict(b=b, attack="directional")),
-               ("Bern. code E[r]=2", dict(b=b, attack="directional", code="bernoulli", r=2.0)),
-               ("Bern. code E[r]=3", dict(b=b, attack="directional", code="bernoulli", r=3.0))]
-    return [(dict(scheme=label, seed=s), _build(figure, base, seed=s, **kw))
-            for s in seeds for label, kw in schemes]
+    schemes = [("clean", dict(b=0)),
+               ("uncoded", dict(b=b, attack="directional")),
+               ("bern-r2", dict(b=b, attack="directional", code="bernoulli", r=2.0)),
+               ("bern-r3", dict(b=b, attack="directional", code="bernoulli", r=3.0))]
+    return [(dict(method=m, scheme=M.label(m), seed=s), _build(figure, base, seed=s, **kw))
+            for s in seeds for m, kw in schemes]
 
 
 def draco_grid(profile: str, seed: int = 0, n: int = 15):
@@ -216,17 +230,18 @@ def draco_grid(profile: str, seed: int = 0, n: int = 15):
     reversed-gradient and constant attacks, s = 1, 2 (n = 15 is divisible by 3 and 5), in
     DRACO's own optimiser setting (preset ``draco-table2``)."""
     base = {**fmnist_base(profile), "seed": seed, "n": n}
-    out = [(dict(attack="none", s=0, scheme="mean (no attack)", seed=seed),
-            _build("draco-table2", base, aggregator="mean"))]
+    out = [(dict(attack="none", s=0, method="mean-clean", scheme=M.label("mean-clean"),
+                 seed=seed), _build("draco-table2", base, aggregator="mean"))]
     for attack in ("reversed_gradient", "constant"):
         for s in (1, 2):
-            for label, kw in [("DRACO repetition", dict(code="draco-repetition")),
-                              ("DRACO cyclic", dict(code="draco-cyclic")),
-                              ("geometric median", dict(aggregator="geometric_median")),
-                              ("mean", dict(aggregator="mean"))]:
+            for m, kw in [("draco-rep", dict(code="draco-repetition")),
+                          ("draco-cyc", dict(code="draco-cyclic")),
+                          ("gm", dict(aggregator="geometric_median")),
+                          ("mean", dict(aggregator="mean"))]:
                 cfg = _build("draco-table2", base, b=s,
                              design_b=s if "code" in kw else None, attack=attack, **kw)
-                out.append((dict(attack=attack, s=s, scheme=label, seed=seed), cfg))
+                out.append((dict(attack=attack, s=s, method=m, scheme=M.label(m), seed=seed),
+                            cfg))
     return out
 
 
@@ -260,12 +275,12 @@ def sensitivity_grid(profile: str, seed: int = 0, n: int = 9, b: int = 3):
     out = []
     for B in batches:
         for mom, lr in (("server", VOTE_LR[profile]), ("worker", 10 * VOTE_LR[profile])):
-            for label, kw in [("no attack", dict(b=0)),
-                              ("SignSGD-MV (uncoded)", dict(b=b, attack="reverse")),
-                              ("Bern. code E[r]=3", dict(b=b, attack="reverse", code="bernoulli",
-                                                         r=3.0))]:
+            for m, kw in [("clean", dict(b=0)),
+                          ("uncoded", dict(b=b, attack="reverse")),
+                          ("bern-r3", dict(b=b, attack="reverse", code="bernoulli", r=3.0))]:
                 cfg = _build("fig5", base, batch=B, momentum=mom, lr=lr, **kw)
-                out.append((dict(batch=B, momentum=mom, scheme=label, seed=seed), cfg))
+                out.append((dict(batch=B, momentum=mom, method=m, scheme=M.label(m),
+                                 seed=seed), cfg))
     return out
 
 
@@ -278,11 +293,10 @@ def multibit_grid(profile: str, seeds=None, n: int = 9, b: int = 3):
     out = []
     for q in (2, 3):
         for s in seeds:
-            for label, kw in [("SignSGD-MV (uncoded)", dict()),
-                              ("Bern. code E[r]=3", dict(code="bernoulli", r=3.0))]:
+            for m, kw in [("uncoded", dict()), ("bern-r3", dict(code="bernoulli", r=3.0))]:
                 cfg = _build("fig5", base, n=n, b=b, attack="reverse", quant_bits=q, seed=s,
                              **kw)
-                out.append((dict(q=q, scheme=label, seed=s), cfg))
+                out.append((dict(q=q, method=m, scheme=M.label(m), seed=s), cfg))
     return out
 
 
@@ -292,12 +306,11 @@ def tie_grid(profile: str, seed: int = 0, n: int = 9, b: int = 3):
     base = fmnist_base(profile)
     out = []
     for tie in ("coin", "plus", "abstain"):
-        for label, kw in [("no attack", dict(b=0)),
-                          ("SignSGD-MV (uncoded)", dict(b=b, attack="reverse")),
-                          ("Bern. code E[r]=3", dict(b=b, attack="reverse", code="bernoulli",
-                                                     r=3.0))]:
+        for m, kw in [("clean", dict(b=0)),
+                      ("uncoded", dict(b=b, attack="reverse")),
+                      ("bern-r3", dict(b=b, attack="reverse", code="bernoulli", r=3.0))]:
             cfg = _build("fig5", base, n=n, tie=tie, seed=seed, **kw)
-            out.append((dict(tie=tie, scheme=label, seed=seed), cfg))
+            out.append((dict(tie=tie, method=m, scheme=M.label(m), seed=seed), cfg))
     return out
 
 
@@ -313,7 +326,8 @@ def empty_rows_grid(profile: str, seeds=None, n: int = 15, b: int = 6):
             for r in (2.0, 3.0):
                 cfg = _build("fig5", base, n=n, b=b, attack="reverse", code="bernoulli", r=r,
                              empty_rows=rule, seed=s)
-                out.append((dict(empty_rows=rule, scheme=f"Bern. code E[r]={r:g}", seed=s), cfg))
+                m = f"bern-r{r:g}"
+                out.append((dict(empty_rows=rule, method=m, scheme=M.label(m), seed=s), cfg))
     return out
 
 
@@ -330,24 +344,24 @@ def tta_grid(profile: str, seed: int = 0, n: int = 15, b: int = 2):
     """
     base = {**fmnist_base(profile), "seed": seed, "n": n}
     rows = [
-        ("mean (no attack)", "full precision", dict(aggregator="mean")),
-        ("SignSGD-MV (uncoded)", "votes", dict(b=b, attack="reverse")),
-        ("Bern. code E[r]=2", "votes", dict(b=b, attack="reverse", code="bernoulli", r=2.0)),
-        ("Det. code", "votes", dict(b=b, attack="reverse", code="deterministic",
-                                    design_b=_det_design(n, b))),
-        ("DRACO repetition", "full precision", dict(b=b, design_b=b, attack="reversed_gradient",
-                                                    code="draco-repetition")),
-        ("DRACO cyclic", "full precision", dict(b=b, design_b=b, attack="reversed_gradient",
-                                                code="draco-cyclic")),
+        ("mean-clean", "full precision", dict(aggregator="mean")),
+        ("uncoded", "votes", dict(b=b, attack="reverse")),
+        ("bern-r2", "votes", dict(b=b, attack="reverse", code="bernoulli", r=2.0)),
+        ("det", "votes", dict(b=b, attack="reverse", code="deterministic",
+                              design_b=_det_design(n, b))),
+        ("draco-rep", "full precision", dict(b=b, design_b=b, attack="reversed_gradient",
+                                             code="draco-repetition")),
+        ("draco-cyc", "full precision", dict(b=b, design_b=b, attack="reversed_gradient",
+                                             code="draco-cyclic")),
         ("median", "full precision", dict(b=b, attack="reversed_gradient", aggregator="median")),
-        ("BrSGD", "full precision", dict(b=b, attack="reversed_gradient", aggregator="brsgd",
+        ("brsgd", "full precision", dict(b=b, attack="reversed_gradient", aggregator="brsgd",
                                          agg_params=(("beta", 0.5),))),
-        ("geometric median", "full precision", dict(b=b, attack="reversed_gradient",
-                                                    aggregator="geometric_median")),
+        ("gm", "full precision", dict(b=b, attack="reversed_gradient",
+                                      aggregator="geometric_median")),
     ]
-    return [(dict(scheme=label, family=fam, n=n, b=b, seed=seed),
+    return [(dict(method=m, scheme=M.label(m), family=fam, n=n, b=b, seed=seed),
              _build("fig4" if fam == "votes" else "draco-table2", base, **kw))
-            for label, fam, kw in rows]
+            for m, fam, kw in rows]
 
 
 _SIZES = {"fmnist": 60000, "amazon": 26325, "digits": 1438, "cifar10": 50000}

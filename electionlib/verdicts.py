@@ -15,7 +15,7 @@ from . import claims as C
 from . import suites as S
 
 __all__ = ["TARGETS", "figure_rows", "appendix_rows", "amazon_rows", "draco_rows",
-           "brsgd_rows", "multibit_rows", "plateau_reached", "det_name"]
+           "brsgd_rows", "multibit_rows", "plateau_reached"]
 
 #: Accuracy targets of the time-to-accuracy claims, per profile (modelled time at 1 Gbit/s,
 #: the trainer's ``bandwidth`` default, on seed-averaged curves). Fig. 4 / Table A.1 on the
@@ -30,11 +30,6 @@ TARGETS = {
 }
 
 
-def det_name(scheme: str) -> str:
-    """``Det. code (b̂=1)`` and ``Det. code`` are the same scheme for the rules."""
-    return "Det. code" if scheme.startswith("Det. code") else scheme
-
-
 def _cell(n, b) -> str:
     return f"n={n},b={b}"
 
@@ -46,7 +41,7 @@ def plateau_reached(df: pd.DataFrame, pairs, profile: str) -> bool | None:
         return None
     ok = []
     for n, b in pairs:
-        d = df[(df.n == n) & (df.b == b) & (df.scheme == "no attack")]
+        d = df[(df.n == n) & (df.b == b) & (df.method == "clean")]
         last = d.sort_values("step").groupby("seed").tail(1)
         ok += [S.at_plateau(float(a), profile) for a in last.accuracy]
     return bool(ok) and all(ok)
@@ -90,15 +85,14 @@ def figure_rows(fig4: pd.DataFrame | None, fig5: pd.DataFrame | None, *, profile
     for name, df, budget in (("fig4", fig4, budget4), ("fig5", fig5, budget5)):
         if df is None:
             continue
-        df = df.assign(scheme=df.scheme.map(det_name))
         pairs = _pairs(df)
         use = tuple(_cell(n, b) for n, b in pairs) if subset else None
         seeds = C.per_seed(df, ["n", "b"], lambda r: _cell(r.n, r.b))
         if name == "fig4":
             same = []
             for (n, b), d in df.groupby(["n", "b"]):
-                det = d[d.scheme == "Det. code"].sort_values(["seed", "step"]).accuracy
-                clean = d[d.scheme == "no attack"].sort_values(["seed", "step"]).accuracy
+                det = d[d.method == "det"].sort_values(["seed", "step"]).accuracy
+                clean = d[d.method == "clean"].sort_values(["seed", "step"]).accuracy
                 same.append(dict(cell=_cell(n, b), holds=len(det) > 0
                                  and len(det) == len(clean)
                                  and np.array_equal(det.to_numpy(), clean.to_numpy())))
@@ -117,17 +111,16 @@ def figure_rows(fig4: pd.DataFrame | None, fig5: pd.DataFrame | None, *, profile
                 rows.append(C.judge("fig5-order", t, budget=budget, profile=profile,
                                     early=early, cells=cells))
         if name == "fig4":
-            tta = _tta(df, ["n", "b", "scheme"], TARGETS["fig"][profile])
+            tta = _tta(df, ["n", "b", "method"], TARGETS["fig"][profile])
             tta["cell"] = [_cell(n, b) for n, b in zip(tta.n, tta.b, strict=True)]
             rows.append(_ratio_over_targets("fig4-time", tta, budget, profile, use))
     both = [d for d in (fig4, fig5) if d is not None]
     if both:
         df = pd.concat(both)
-        df = df.assign(scheme=df.scheme.map(det_name))
         want = [p for p in ((5, 1), (9, 2), (5, 2), (9, 3)) if p in _pairs(df)]
         if want and (subset or len(want) == 4):
             d = df[[(int(n), int(b)) in want for n, b in zip(df.n, df.b, strict=True)]]
-            tta = _tta(d, ["n", "b", "scheme"], TARGETS["fig"][profile])
+            tta = _tta(d, ["n", "b", "method"], TARGETS["fig"][profile])
             tta["cell"] = [_cell(n, b) for n, b in zip(tta.n, tta.b, strict=True)]
             use = tuple(_cell(n, b) for n, b in want) if subset else None
             budget = "; ".join(x for x in (budget4, budget5) if x)
@@ -138,11 +131,11 @@ def figure_rows(fig4: pd.DataFrame | None, fig5: pd.DataFrame | None, *, profile
 def appendix_rows(app: pd.DataFrame, *, profile: str, budget: str) -> list[dict]:
     """Supplement A.2-A.6 verdicts (one seed)."""
     rows = []
-    for claim, section, cell in (("A2-mismatch", "A.2 mismatch n=5 b=2", "n=5,b=2"),
-                                 ("A3-max-b", "A.3 max Byzantines n=9 b=4", "n=9,b=4"),
-                                 ("A4-reduced", "A.4 reduced redundancy n=15 b=6", "n=15,b=6"),
-                                 ("A6-fgm", "A.6 vs FGM n=15 b=6", "n=15,b=6")):
-        t = C.per_seed(app[app.section == section], ["section"], lambda r, c=cell: c)
+    for claim, section, cell in (("A2-mismatch", "A2", "n=5,b=2"),
+                                 ("A3-max-b", "A3", "n=9,b=4"),
+                                 ("A4-reduced", "A4", "n=15,b=6"),
+                                 ("A6-fgm", "A6", "n=15,b=6")):
+        t = C.per_seed(app[app.section_id == section], ["section_id"], lambda r, c=cell: c)
         rows.append(C.judge(claim, t, budget=budget, profile=profile, early=True))
     return rows
 
@@ -152,7 +145,7 @@ def amazon_rows(a6a: pd.DataFrame, a6b: pd.DataFrame | None, *, profile: str,
     """Fig. 6a (gap and time to AUC 0.7) and Fig. 6b (gap) verdicts."""
     rows = [C.judge("fig6a-gap", C.per_seed(a6a, [], lambda r: "n=15,b=5", metric="auc"),
                     budget=budget_a, profile=profile)]
-    tta = _tta(a6a, ["scheme"], TARGETS["auc"][profile], metric="auc").assign(cell="n=15,b=5")
+    tta = _tta(a6a, ["method"], TARGETS["auc"][profile], metric="auc").assign(cell="n=15,b=5")
     rows.append(_ratio_over_targets("fig6a-time", tta, budget_a, profile, None))
     if a6b is not None:
         rows.append(C.judge("fig6b-gap", C.per_seed(a6b, [], lambda r: "n=49,b=5",
@@ -164,19 +157,19 @@ def amazon_rows(a6a: pd.DataFrame, a6b: pd.DataFrame | None, *, profile: str,
 def draco_rows(dr: pd.DataFrame, *, profile: str, budget: str) -> list[dict]:
     """DRACO Theorem 3.1 (exact recovery), Table 2 (speed-ups of both codes) and the mean's
     collapse."""
-    clean = dr[dr.scheme == "mean (no attack)"].sort_values("step").accuracy.to_numpy()
+    clean = dr[dr.method == "mean-clean"].sort_values("step").accuracy.to_numpy()
     gaps = []
-    for code, label in (("DRACO repetition", "repetition"), ("DRACO cyclic", "cyclic")):
+    for code, label in (("draco-rep", "repetition"), ("draco-cyc", "cyclic")):
         worst = max(float(np.abs(g.sort_values("step").accuracy.to_numpy() - clean).max())
-                    for _, g in dr[dr.scheme == code].groupby(["attack", "s"]))
+                    for _, g in dr[dr.method == code].groupby(["attack", "s"]))
         gaps.append(dict(cell=label, value=worst))
     rows = [C.judge("draco-exact", pd.DataFrame(gaps), budget=budget, profile=profile)]
     rev = dr[dr.attack == "reversed_gradient"]
-    tta = _tta(rev, ["s", "scheme"], TARGETS["draco"][profile])
+    tta = _tta(rev, ["s", "method"], TARGETS["draco"][profile])
     tta["cell"] = "rev. grad. s=" + tta.s.astype(str)
     rows.append(_ratio_over_targets("draco-speedup", tta, budget, profile, None))
     rows.append(_ratio_over_targets("draco-speedup-cyclic", tta, budget, profile, None))
-    mean = C.per_seed(dr[dr.scheme == "mean"], ["attack", "s"], lambda r: (
+    mean = C.per_seed(dr[dr.method == "mean"], ["attack", "s"], lambda r: (
         f"{'rev. grad.' if r.attack == 'reversed_gradient' else 'constant'} s={r.s}"))
     rows.append(C.judge("draco-mean", mean, budget=budget, profile=profile))
     return rows
@@ -201,7 +194,7 @@ def brsgd_rows(br: pd.DataFrame, *, profile: str, budget: str) -> list[dict]:
             C.judge("brsgd-median-scale", table("median"), budget=budget, profile=profile)]
     k = last[(last.rule == "krum") & last.alpha.isin((0.1, 0.5))]
     krum = pd.DataFrame(dict(cell=k.attack.to_numpy(), seed=k.seed.to_numpy(),
-                             scheme=[f"krum α={a:.0%}" for a in k.alpha],
+                             method=[f"krum-a{round(100 * a)}" for a in k.alpha],
                              value=k.accuracy.to_numpy()))
     rows.append(C.judge("krum-50", krum, budget=budget, profile=profile))
     return rows

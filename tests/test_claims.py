@@ -14,18 +14,18 @@ def gap_table(rule, cells, gap, seeds=(0, 1, 2)):
     for cell in cells:
         for s in seeds:
             base = 0.5 + 0.01 * s
-            rows.append(dict(cell=cell, scheme=rule.baseline, seed=s, value=base))
+            rows.append(dict(cell=cell, method=rule.baseline, seed=s, value=base))
             for cand in rule.candidates:
-                rows.append(dict(cell=cell, scheme=cand, seed=s, value=base + gap))
+                rows.append(dict(cell=cell, method=cand, seed=s, value=base + gap))
     return pd.DataFrame(rows)
 
 
 def ratio_table(rule, cells, speedup):
     rows = []
     for cell in cells:
-        rows.append(dict(cell=cell, scheme=rule.baseline, value=10.0))
+        rows.append(dict(cell=cell, method=rule.baseline, value=10.0))
         for cand in rule.candidates:
-            rows.append(dict(cell=cell, scheme=cand,
+            rows.append(dict(cell=cell, method=cand,
                              value=math.inf if speedup == 0 else 10.0 / speedup))
     return pd.DataFrame(rows)
 
@@ -61,7 +61,7 @@ def synthetic(rule, cells, outcome):
             vals.append(vals[-1] if i in rule.approx else vals[-1] - 0.1)
         if outcome == "NO":
             vals = vals[::-1]
-        return pd.DataFrame([dict(cell=c, scheme=s, seed=0, value=v) for c in cells
+        return pd.DataFrame([dict(cell=c, method=s, seed=0, value=v) for c in cells
                              for s, v in zip(rule.order, vals, strict=True)])
     if isinstance(rule, C.Trend):
         n = len(cells)
@@ -103,13 +103,13 @@ def test_gap_worst_cell_decides_and_seed_range_is_reported():
     assert list(per.outcome) == ["yes", "direction only"]
     # each: the weaker candidate decides; best: the stronger
     t = gap_table(rule, ["x"], 0.2)
-    t.loc[t.scheme == "b", "value"] -= 0.25
+    t.loc[t.method == "b", "value"] -= 0.25
     assert rule.judge(t, ["x"])[0] == "NO"
     best = C.Gap(baseline="u", candidates=("a", "b"), paper_min=0.1, mode="best")
     assert best.judge(t, ["x"])[0] == "yes"
     # seeds are paired; one bad seed shows in the range
     t = gap_table(rule, ["x"], 0.2)
-    t.loc[(t.scheme == "a") & (t.seed == 2), "value"] -= 0.5
+    t.loc[(t.method == "a") & (t.seed == 2), "value"] -= 0.5
     _, text, per = rule.judge(t, ["x"])
     assert per.seed_min.iloc[0] < 0 < per.seed_max.iloc[0] and "seeds" in text
 
@@ -123,8 +123,8 @@ def test_a_best_of_never_contains_its_baseline():
 
 def test_ratio_handles_targets_never_reached():
     rule = C.Ratio(baseline="u", candidates=("a",), paper_min=2.0)
-    t = pd.DataFrame([dict(cell="x", scheme="u", value=math.inf),
-                      dict(cell="x", scheme="a", value=3.0)])
+    t = pd.DataFrame([dict(cell="x", method="u", value=math.inf),
+                      dict(cell="x", method="a", value=3.0)])
     assert rule.judge(t, ["x"])[0] == "yes"  # the baseline never got there
     t.loc[1, "value"] = math.inf
     assert rule.judge(t, ["x"])[0] == "NO"  # neither did: no evidence
@@ -132,8 +132,8 @@ def test_ratio_handles_targets_never_reached():
 
 def test_ratio_at_time_zero_for_both_is_no_speed_up():
     rule = C.Ratio(baseline="u", candidates=("a",))
-    t = pd.DataFrame([dict(cell="x", scheme="u", value=0.0),
-                      dict(cell="x", scheme="a", value=0.0)])
+    t = pd.DataFrame([dict(cell="x", method="u", value=0.0),
+                      dict(cell="x", method="a", value=0.0)])
     assert rule.judge(t, ["x"])[0] == "NO"  # both met the target at the start
     t.loc[0, "value"] = 5.0
     assert rule.judge(t, ["x"])[0] == "yes"  # only the candidate did
@@ -144,7 +144,7 @@ def test_a_nan_value_never_counts_for_the_claim():
     rule, even when the other rows of the cell would pass."""
     gap = C.Gap(baseline="u", candidates=("a",), paper_min=0.1)
     t = gap_table(gap, ["x"], 0.2)
-    t.loc[(t.scheme == "a") & (t.seed == 1), "value"] = math.nan
+    t.loc[(t.method == "a") & (t.seed == 1), "value"] = math.nan
     assert gap.judge(t, ["x"])[0] == "NO"
     thr = C.Threshold(op=">=", threshold=0.8)
     t = pd.DataFrame(dict(cell=["x", "x"], value=[0.85, math.nan]))
@@ -155,21 +155,21 @@ def test_a_nan_value_never_counts_for_the_claim():
     t = pd.DataFrame(dict(cell=["x", "x"], holds=[True, None]))
     assert hold.judge(t, ["x"])[0] == "NO"
     order = C.Ordering(order=("p", "q"), slack=0.01)
-    t = pd.DataFrame(dict(cell="x", scheme=["p", "p", "q"], seed=[0, 1, 0],
+    t = pd.DataFrame(dict(cell="x", method=["p", "p", "q"], seed=[0, 1, 0],
                           value=[0.9, math.nan, 0.5]))
     assert order.judge(t, ["x"])[0] == "NO"
     trend = C.Trend(target=0.1)
     t = pd.DataFrame(dict(cell=["a", "b", "b"], value=[0.5, 0.05, math.nan]))
     assert trend.judge(t, ["a", "b"])[0] == "NO"
     ratio = C.Ratio(baseline="u", candidates=("a",))
-    t = pd.DataFrame(dict(cell="x", scheme=["u", "a", "a"], value=[5.0, 1.0, math.nan]))
+    t = pd.DataFrame(dict(cell="x", method=["u", "a", "a"], value=[5.0, 1.0, math.nan]))
     assert ratio.judge(t, ["x"])[0] == "NO"
 
 
 def test_gap_pairs_need_the_same_seeds():
     gap = C.Gap(baseline="u", candidates=("a",), paper_min=0.1)
     t = gap_table(gap, ["x"], 0.2)
-    t = t[~((t.scheme == "a") & (t.seed == 2))]
+    t = t[~((t.method == "a") & (t.seed == 2))]
     with pytest.raises(ValueError, match="same seeds"):
         gap.judge(t, ["x"])
 
@@ -178,14 +178,14 @@ def test_an_approximate_step_fails_both_ways():
     """"no attack ≈ deterministic": a deterministic code far below (or above) the
     attack-free run breaks the ordering even though every "≥" step holds."""
     rule = C.Ordering(order=("clean", "det", "code"), slack=0.01, approx=(0,))
-    ok = pd.DataFrame(dict(cell="x", scheme=["clean", "det", "code"], seed=0,
+    ok = pd.DataFrame(dict(cell="x", method=["clean", "det", "code"], seed=0,
                            value=[0.80, 0.795, 0.70]))
     assert rule.judge(ok, ["x"])[0] == "yes"
     low = ok.assign(value=[0.80, 0.50, 0.40])
     assert rule.judge(low, ["x"])[0] == "NO"
     high = ok.assign(value=[0.80, 0.90, 0.70])
     assert rule.judge(high, ["x"])[0] == "NO"
-    assert "clean ≈ det ≥ code" in rule.describe()
+    assert "no attack ≈ Det. code ≥ code" in rule.describe()  # ids shown by their labels
     assert C.get("fig5-order").rule.approx == (0,)
 
 
@@ -194,14 +194,14 @@ def test_the_worst_cell_decides_in_every_rule(kind):
     """One failing cell among passing ones decides the verdict."""
     if kind == "ratio":
         rule = C.Ratio(baseline="u", candidates=("a",), paper_min=2.0)
-        t = pd.DataFrame(dict(cell=["x", "x", "y", "y"], scheme=["u", "a", "u", "a"],
+        t = pd.DataFrame(dict(cell=["x", "x", "y", "y"], method=["u", "a", "u", "a"],
                               value=[9.0, 3.0, 9.0, 10.0]))
     elif kind == "threshold":
         rule = C.Threshold(op=">=", threshold=0.8, direction=0.5)
         t = pd.DataFrame(dict(cell=["x", "y"], value=[0.9, 0.3]))
     else:
         rule = C.Ordering(order=("p", "q"), slack=0.0)
-        t = pd.DataFrame(dict(cell=["x", "x", "y", "y"], scheme=["p", "q", "p", "q"],
+        t = pd.DataFrame(dict(cell=["x", "x", "y", "y"], method=["p", "q", "p", "q"],
                               seed=0, value=[0.9, 0.5, 0.4, 0.5]))
     out, _, per = rule.judge(t, ["x", "y"])
     assert out == "NO" and list(per.outcome) == ["yes", "NO"]

@@ -63,10 +63,10 @@ def _cfg(argv):
 def test_preset_sets_every_hyperparameter_as_the_notebook():
     from electionlib import suites as S
 
-    nb = {(lab["scheme"]): c for lab, c in S.figure_grid([(9, 3)], "full", seeds=(0,))}
+    nb = {(lab["method"]): c for lab, c in S.figure_grid([(9, 3)], "full", seeds=(0,))}
     cfg = _cfg(["--preset", "fig5", "--n", "9", "--b", "3", "--code", "bernoulli", "--r", "2",
                 "--attack", "reverse", "--epochs", f"{S.PLATEAU_EPOCHS['full']:g}"])
-    want = nb["Bern. code E[r]=2"]
+    want = nb["bern-r2"]
     assert cfg.to_dict() == {**want.to_dict(), "eval_every": cfg.eval_every}
     cfg = _cfg(["--preset", "brsgd-table1", "--n", "20", "--b", "5", "--aggregator", "brsgd",
                 "--agg-param", "beta=0.5", "--attack", "gaussian"])

@@ -14,14 +14,14 @@ def test_grids_are_well_formed_for_every_profile():
         g4 = S.figure_grid([(5, 1), (9, 2), (15, 3)], prof)
         g5 = S.figure_grid([(5, 2), (9, 3), (15, 6)], prof)
         assert len(g4) == 15 * len(S.SEEDS[prof]) and len(g5) == len(g4)
-        det = [c for lab, c in g5 if lab["scheme"].startswith("Det.")]
+        det = [c for lab, c in g5 if lab["method"] == "det"]
         assert all(c.design_b < c.n // 2 for c in det)  # Algorithm 1's range, mismatch at (5,2)
         assert {c.lr for _, c in g4} == {S.VOTE_LR[prof]}
-        bern = [c for lab, c in g4 if lab["scheme"].startswith("Bern.")]
+        bern = [c for lab, c in g4 if lab["method"].startswith("bern")]
         assert {c.empty_rows for c in bern} == {"redraw"}  # the reference's rule for Figs. 4-5
         # E[r] = 2 and E[r] = 3 codes of one seed are drawn from different streams
         for seed in S.SEEDS[prof]:
-            seeds = {c.code_seed for lab, c in g4 if lab["scheme"].startswith("Bern.")
+            seeds = {c.code_seed for lab, c in g4 if lab["method"].startswith("bern")
                      and lab["seed"] == seed and lab["n"] == 9}
             assert len(seeds) == 2
         # the plateau cells train longer, on the full test set
@@ -77,16 +77,16 @@ def test_sign_agreement_is_a_rate():
 
 def test_tta_grid_one_harness_and_reuses_draco_runs():
     g = S.tta_grid("ci")
-    schemes = [lab["scheme"] for lab, _ in g]
-    assert len(set(schemes)) == len(schemes) == 9
-    cfgs = {lab["scheme"]: c for lab, c in g}
+    methods = [lab["method"] for lab, _ in g]
+    assert len(set(methods)) == len(methods) == 9
+    cfgs = {lab["method"]: c for lab, c in g}
     assert {c.n for c in cfgs.values()} == {15}
-    assert {c.b for k, c in cfgs.items() if k != "mean (no attack)"} == {2}
-    assert cfgs["SignSGD-MV (uncoded)"].attack == "reverse"
+    assert {c.b for k, c in cfgs.items() if k != "mean-clean"} == {2}
+    assert cfgs["uncoded"].attack == "reverse"
     assert cfgs["median"].attack == "reversed_gradient"
     # the DRACO / geometric median / mean entries are exactly draco_grid's (stored runs reused)
     draco = {c for _, c in S.draco_grid("ci")}
-    for k in ("DRACO repetition", "DRACO cyclic", "geometric median", "mean (no attack)"):
+    for k in ("draco-rep", "draco-cyc", "gm", "mean-clean"):
         assert cfgs[k] in draco
 
 
@@ -114,3 +114,23 @@ def test_budget_and_plateau_helpers():
     assert text.startswith("10 epochs of 18,000 examples (1,250 steps), test set full")
     cfg = S.plateau_config("quick")
     assert cfg.epochs == 3 * S.PLATEAU_EPOCHS["quick"] and cfg.b == 0
+
+
+def test_every_grid_names_its_runs_by_a_method_id_with_one_label_each():
+    from electionlib import methods as M
+
+    grids = [S.figure_grid([(5, 1), (5, 2), (9, 3)], "ci"), S.appendix_grid("ci"),
+             S.amazon_grid("ci"), S.draco_grid("ci"), S.sensitivity_grid("ci"),
+             S.multibit_grid("ci"), S.tie_grid("ci"), S.empty_rows_grid("ci"), S.tta_grid("ci")]
+    for g in grids:
+        for lab, cfg in g:
+            assert lab["method"] in M.METHODS, lab
+            # the label is the id's, the deterministic code's design b̂ said where it differs
+            assert lab["scheme"] == M.label(lab["method"], cfg.design_b, cfg.b), lab
+            assert M.method_of(lab["scheme"]) == lab["method"]
+    a2 = [lab for lab, _ in S.appendix_grid("ci") if lab["section_id"] == "A2"]
+    assert {lab["scheme"] for lab in a2 if lab["method"] == "det"} == {"Det. code (b̂=1)"}
+    with pytest.raises(ValueError, match="names no method"):
+        M.method_of("Bern. code E[r]=9")
+    with pytest.raises(ValueError, match="is not one of"):
+        M.label("bernoulli")
