@@ -351,15 +351,8 @@ class _Family:
         return u, (t1 - t0) / max(1, self.n), time.perf_counter() - t1
 
     def step(self, partition_grads, *, byzantine=(), attack: str = "none", rng=None):
-        """One whole step in one process (:meth:`exchange`): the update alone.
-
-        Args:
-            partition_grads: ``(k, d)`` gradients, one row per partition (numpy or torch).
-            byzantine: indices of the Byzantine workers.
-            attack: an attack of this family (vote attacks for votes, gradient attacks
-                otherwise).
-            rng: Generator or seed for randomised attacks (default: each Byzantine worker's
-                own stream where the scheme has one, as in the trainers).
+        """One whole step in one process: :meth:`exchange` with the same ``partition_grads``,
+        ``byzantine``, ``attack`` and ``rng``, returning the update alone.
 
         Returns:
             the update ``(d,)``: float32 numpy, or a torch tensor when the input is one.

@@ -21,20 +21,9 @@ from .timing import _grad_encode_times, median_time
 
 #: Every rule :func:`aggregation_table` knows, in the order it runs them.
 AGG_RULES: tuple[str, ...] = (
-    "majority",
-    "copy_packed",
-    "copy_float32",
-    "mean",
-    "median",
-    "trimmed_mean",
-    "krum",
-    "multi_krum",
-    "bulyan",
-    "geometric_median",
-    "centered_clipping",
-    "brsgd",
-    "draco_repetition",
-    "draco_cyclic",
+    "majority", "copy_packed", "copy_float32",   # the vote and the memory-copy anchors
+    *aggregators.NAMES,                           # every robust rule, in the registry's order
+    "draco_repetition", "draco_cyclic",
 )
 #: Rules whose input is the packed 1-bit votes (``n * ceil(d/8)`` bytes).
 _PACKED_RULES = ("majority", "copy_packed")

@@ -40,14 +40,18 @@ profile = os.environ.get("ELECTIONLIB_PROFILE", profile)
 P = el.profiles.get(profile)
 ATTACKS = ["reverse", "directional", "random", "worst"]
 CODES = [("uncoded", None), ("bernoulli", 2), ("bernoulli", 3), ("deterministic", None)]
-COLORS = {"uncoded": "#d62728", "bernoulli E[r]=2": "#98df8a", "bernoulli E[r]=3": "#2ca02c",
-          "deterministic": "#1f77b4"}
 print(f"profile={profile}: {P['mc_trials']:,} trials per point, n in {P['mc_n']}, "
       f"S in {P['mc_snr']}")
 
 
 def label(code, r):
     return f"bernoulli E[r]={r}" if code == "bernoulli" else code
+
+
+def with_ids(df):
+    """The table with the method id of each scheme (electionlib.methods): the key to select by."""
+    return df.assign(method=[el.methods.vote_method(c, r) for c, r in
+                             zip(df.code, df.get("r", [None] * len(df)), strict=True)])
 
 
 def cells_vs_b(n, S):
@@ -73,17 +77,17 @@ curves = {}
 for n in P["mc_n"]:
     cells = cells_vs_b(n, S0)
     cfg = dict(cells=cells, trials=P["mc_trials"], seed=n, tie="coin")
-    curves[n] = el.experiments.cached_table(
+    curves[n] = with_ids(el.experiments.cached_table(
         "03_mc_vs_b", cfg,
         lambda cells=cells, n=n: el.analysis.mc_grid(cells, trials=P["mc_trials"], seed=n,
-                                                     progress=True))
+                                                     progress=True)))
 el.experiments.save_table(pd.concat(curves.values()), "03_mc_vs_b")
 for n, df in curves.items():
     fig, axes = el.plots.new_axes(4, 2, width=3.6, height=2.9, sharex=True)
     for (i, target), (j, attack) in itertools.product(enumerate(["sign", "mu"]),
                                                       enumerate(ATTACKS)):
         d = df[(df.target == target) & (df.attack == attack)]
-        el.plots.mc_vs_exact(d, "b_frac", "scheme", ax=axes[i, j], colors=COLORS,
+        el.plots.mc_vs_exact(d, "b_frac", "scheme", ax=axes[i, j],
                              title=f"{attack} attack: P(µ̂ ≠ {'sign(g)' if target == 'sign' else 'µ'})")
     axes[0, 0].legend(fontsize=6, ncol=2)
     for ax in axes.ravel():
@@ -105,15 +109,15 @@ cells = [dict(code=code, n=n, b=b, S=S, attack=attack, target=target, scheme=lab
          for (code, r), S, attack, target in itertools.product(
              CODES, P["mc_snr"], ["worst", "reverse"], ["sign", "mu"])]
 cfg = dict(cells=cells, trials=P["mc_trials"], seed=100 + n, tie="coin")
-snr = el.experiments.cached_table(
+snr = with_ids(el.experiments.cached_table(
     "03_mc_vs_snr", cfg,
-    lambda: el.analysis.mc_grid(cells, trials=P["mc_trials"], seed=100 + n, progress=True))
+    lambda: el.analysis.mc_grid(cells, trials=P["mc_trials"], seed=100 + n, progress=True)))
 el.experiments.save_table(snr, "03_mc_vs_snr")
 fig, axes = el.plots.new_axes(4, 1, width=3.6, height=3.0)
 for ax, (attack, target) in zip(axes[0], itertools.product(["worst", "reverse"], ["sign", "mu"]),
                                 strict=True):
     d = snr[(snr.attack == attack) & (snr.target == target)]
-    el.plots.mc_vs_exact(d, "S", "scheme", ax=ax, colors=COLORS,
+    el.plots.mc_vs_exact(d, "S", "scheme", ax=ax,
                          title=f"{attack}: P(µ̂ ≠ {'sign(g)' if target == 'sign' else 'µ'})")
     ax.set_xscale("log")
 axes[0, 0].legend(fontsize=6)
@@ -152,11 +156,11 @@ print(f"{allpts.inside.sum()}/{m} points: exact value inside the Bonferroni-corr
 # %%
 for n_, df in curves.items():
     w = df[(df.attack == "worst") & (df.target == "sign")].pivot_table(
-        index="b", columns="scheme", values="exact")
-    cross = [b for b in w.index if w.loc[b, "bernoulli E[r]=3"] < w.loc[b, "uncoded"]]
+        index="b", columns="method", values="exact")
+    cross = [b for b in w.index if w.loc[b, "bern-r3"] < w.loc[b, "uncoded"]]
     print(f"n={n_}, worst attack, P(µ̂ ≠ sign(g)) at b=0: uncoded {w.loc[0, 'uncoded']:.3f}, "
-          f"E[r]=2 {w.loc[0, 'bernoulli E[r]=2']:.3f}, E[r]=3 {w.loc[0, 'bernoulli E[r]=3']:.3f}, "
-          f"deterministic {w.loc[0, 'deterministic']:.3f}; E[r]=3 beats uncoded for b in {cross}")
+          f"E[r]=2 {w.loc[0, 'bern-r2']:.3f}, E[r]=3 {w.loc[0, 'bern-r3']:.3f}, "
+          f"deterministic {w.loc[0, 'det']:.3f}; E[r]=3 beats uncoded for b in {cross}")
 
 # %% [markdown]
 # ## Claims
@@ -165,13 +169,12 @@ for n_, df in curves.items():
 # $E[r] = 2$ and $E[r] = 3$ (rule in `electionlib.claims`).
 
 # %%
-det = allpts[(allpts.scheme == "deterministic") & (allpts.target == "mu")]
+det = allpts[(allpts.method == "det") & (allpts.target == "mu")]
 within, beyond = det[det.b <= det.design_b], det[det.b > det.design_b]
 sign = allpts[(allpts.target == "sign") & (allpts.b >= 1)]
-piv = sign.pivot_table(index=["attack", "n", "b", "S"], columns="scheme", values="exact")
+piv = sign.pivot_table(index=["attack", "n", "b", "S"], columns="method", values="exact")
 beats = pd.concat([pd.DataFrame(dict(cell=piv.index.get_level_values("attack"),
-                                     holds=piv[f"bernoulli E[r]={r}"] < piv["uncoded"]))
-                   for r in (2, 3)])
+                                     holds=piv[m] < piv["uncoded"])) for m in ("bern-r2", "bern-r3")])
 budget = f"{P['mc_trials']:,} trials per point; exact computation"
 rows = [
     el.claims.judge("theorem3-mc", pd.DataFrame(dict(cell="b ≤ design b", holds=(
@@ -193,5 +196,5 @@ claims[["id", "location", "outcome", "measured", "rule"]]
 # error is below uncoded voting's, per attack.
 
 # %%
-(piv[["bernoulli E[r]=2", "bernoulli E[r]=3"]].lt(piv["uncoded"], axis=0)
- .groupby(level="attack").mean().round(3))
+(piv[["bern-r2", "bern-r3"]].lt(piv["uncoded"], axis=0)
+ .groupby(level="attack").mean().rename(columns=el.methods.METHODS).round(3))

@@ -78,9 +78,9 @@ t4.pivot_table(index=["n", "b"], columns="scheme", values="mean").round(4)
 # never voted on while that G is in force):
 
 # %%
-codes4 = fig4.groupby(["n", "b", "scheme", "seed"]).first()[
-    ["redundancy", "empty_workers", "empty_partitions"]]
-codes4[codes4.index.get_level_values("scheme").str.startswith("Bern.")].unstack("seed")
+codes4 = fig4[fig4.method.isin(["bern-r2", "bern-r3"])].groupby(
+    ["n", "b", "scheme", "seed"]).first()[["redundancy", "empty_workers", "empty_partitions"]]
+codes4.unstack("seed")
 
 # %% [markdown]
 # ## 2 · Fig. 5 analog: a large portion of Byzantines
@@ -103,7 +103,8 @@ t5.pivot_table(index=["n", "b"], columns="scheme", values="mean").round(4)
 # (`suites.plateau_config`); each attack-free seed must end within one point of it.
 
 # %%
-plat = S.run_grid([({"scheme": "no attack (3x longer)", "seed": 0}, S.plateau_config(profile))])
+plat = S.run_grid([({"method": "clean-long", "scheme": el.methods.label("clean-long"), "seed": 0},
+                    S.plateau_config(profile))])
 plateau = float(plat.sort_values("step").accuracy.tail(5).mean())
 if S.PLATEAU.get(profile) is None:  # not yet declared in suites.PLATEAU: this measurement
     S.PLATEAU[profile] = plateau
@@ -113,7 +114,7 @@ ax.axhline(plateau, color="gray", ls=":", lw=1)
 el.experiments.save_figure(fig, "04_plateau")
 plat_tab = plat[["epoch", "accuracy", "test_loss"]]
 el.experiments.save_table(plat_tab, f"04_plateau_{profile}")
-finals = fig5[(fig5.n == 9) & (fig5.b == 3) & (fig5.scheme == "no attack")].sort_values(
+finals = fig5[(fig5.n == 9) & (fig5.b == 3) & (fig5.method == "clean")].sort_values(
     "step").groupby("seed").accuracy.last()
 print(f"plateau (mean of the last 5 evaluations of {plat.epoch.max():g} epochs): {plateau:.4f} "
       f"(declared: {S.PLATEAU[profile]:.4f}); attack-free finals at (9, 3): "
@@ -132,7 +133,8 @@ tE = er.sort_values("step").groupby(["empty_rows", "scheme", "seed"]).last()[
 tE.round(3)
 
 # %%
-unc15 = t5.set_index(["n", "b", "scheme"]).loc[(15, 6, "SignSGD-MV (uncoded)"), "mean"]
+unc15 = S.final_table(fig5, ["n", "b", "method"]).set_index(["n", "b", "method"]).loc[
+    (15, 6, "uncoded"), "mean"]
 print(f"(15, 6) uncoded: {unc15:.3f}; Bernoulli means by rule:")
 tE.groupby(["empty_rows", "scheme"]).accuracy.agg(["mean", "min", "max"]).round(3)
 
@@ -154,10 +156,10 @@ S.final_table(tie, ["tie", "scheme"]).pivot_table(index="tie", columns="scheme",
 
 # %%
 app = S.run_grid(S.appendix_grid(profile))
-sections = list(dict.fromkeys(app.section))
+sections = dict(zip(app.section_id, app.section, strict=True))  # id -> title
 fig, axes = el.plots.new_axes(len(sections), 1, width=3.6, height=3.0)
-for ax, sec in zip(axes[0], sections, strict=True):
-    el.plots.training_curves(app[app.section == sec], "epoch", ax=ax, title=sec)
+for ax, (sid, sec) in zip(axes[0], sections.items(), strict=True):
+    el.plots.training_curves(app[app.section_id == sid], "epoch", ax=ax, title=sec)
     ax.legend(fontsize=6)
 fig.tight_layout()
 el.experiments.save_figure(fig, "04_appendix_analogs")
@@ -183,9 +185,9 @@ axes[0, 0].legend(fontsize=7)
 fig.tight_layout()
 el.experiments.save_figure(fig, "04_fig6_amazon")
 plt.show()
-tz = S.final_table(amz, ["scheme"], metric="auc")
-tt = S.time_to_accuracy(amz, ["scheme"], [0.6, 0.7], metric="auc")
-tz.merge(tt, on="scheme")
+tz = S.final_table(amz, ["method", "scheme"], metric="auc")
+tt = S.time_to_accuracy(amz, ["method"], [0.6, 0.7], metric="auc")
+tz.merge(tt, on="method").drop(columns="method")
 
 # %% [markdown]
 # ## Fig. 6b: Amazon with n = 49, b = 5
@@ -218,10 +220,10 @@ for ax, attack in zip(axes[0], ["reversed_gradient", "constant"], strict=True):
 fig.tight_layout()
 el.experiments.save_figure(fig, "04_draco_table2")
 plt.show()
-tD = S.final_table(dr, ["attack", "s", "scheme"])
+tD = S.final_table(dr, ["attack", "s", "method", "scheme"])
 targets = [0.6, 0.7]
-ttD = S.time_to_accuracy(dr, ["attack", "s", "scheme"], targets)
-tD.merge(ttD, on=["attack", "s", "scheme"])
+ttD = S.time_to_accuracy(dr, ["attack", "s", "method"], targets)
+tD.merge(ttD, on=["attack", "s", "method"]).drop(columns="method")
 
 # %% [markdown]
 # ## 6 · BrSGD Table 1 analog
@@ -314,11 +316,11 @@ pd.DataFrame(rows).round(4)
 
 # %%
 sens_runs = S.run_grid(S.sensitivity_grid(profile))
-tS = S.final_table(sens_runs, ["batch", "momentum", "scheme"]).pivot_table(
-    index=["batch", "momentum"], columns="scheme", values="mean")
-tS["coding gain"] = tS["Bern. code E[r]=3"] - tS["SignSGD-MV (uncoded)"]
-tS["attack cost (uncoded)"] = tS["no attack"] - tS["SignSGD-MV (uncoded)"]
-tS.round(3)
+tS = S.final_table(sens_runs, ["batch", "momentum", "method"]).pivot_table(
+    index=["batch", "momentum"], columns="method", values="mean")
+tS["coding gain"] = tS["bern-r3"] - tS["uncoded"]
+tS["attack cost (uncoded)"] = tS["clean"] - tS["uncoded"]
+tS.rename(columns=el.methods.METHODS).round(3)
 
 # %% [markdown]
 # ## 8 · The same experiment over MPI
@@ -332,12 +334,12 @@ tS.round(3)
 
 # %%
 mpi_cfgs = [(lab, c) for lab, c in S.figure_grid([(9, 2)], profile, seeds=(0,), scale=scale)
-            if lab["scheme"] in ("SignSGD-MV (uncoded)", "Bern. code E[r]=2")]
-mpi_runs = {lab["scheme"]: el.mpi_backend.launch(c) for lab, c in mpi_cfgs}
+            if lab["method"] in ("uncoded", "bern-r2")]
+mpi_runs = {lab["method"]: el.mpi_backend.launch(c) for lab, c in mpi_cfgs}
 fig, ax = plt.subplots(figsize=(5.5, 3.4))
 sim9 = fig4[(fig4.n == 9) & (fig4.b == 2) & (fig4.seed == 0)]
-for scheme, r in mpi_runs.items():
-    d = sim9[sim9.scheme == scheme]
+for method, r in mpi_runs.items():
+    d, scheme = sim9[sim9.method == method], el.methods.label(method)
     line, = ax.plot(d.epoch, d.accuracy, "-", label=f"{scheme} (sim)")
     ax.plot(r["metrics"].epoch, r["metrics"].accuracy, "o--", ms=3, color=line.get_color(),
             label=f"{scheme} (MPI, 10 ranks)")
@@ -345,9 +347,9 @@ ax.set(xlabel="epoch", ylabel="accuracy", title="n=9, b=2, reverse attack: sim v
 ax.legend(fontsize=7)
 el.experiments.save_figure(fig, "04_mpi_vs_sim")
 plt.show()
-d = mpi_runs["Bern. code E[r]=2"]["model_dimension"]
-pd.DataFrame([{"scheme": k, "final accuracy (MPI)": r["final_accuracy"],
-               "final accuracy (sim)": sim9[sim9.scheme == k].accuracy.iloc[-1],
+d = mpi_runs["bern-r2"]["model_dimension"]
+pd.DataFrame([{"scheme": el.methods.label(k), "final accuracy (MPI)": r["final_accuracy"],
+               "final accuracy (sim)": sim9[sim9.method == k].accuracy.iloc[-1],
                "bytes/worker/step (votes)": r["bytes_per_worker_per_step"],
                "bytes/worker/step (float32 would be)": 4 * d + 16,
                **{f"{key} (ms/step)": 1e3 * v for key, v in r["timing_per_step"].items()}}

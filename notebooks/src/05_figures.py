@@ -12,6 +12,7 @@ profile = "quick"
 scale = "cpu"  # "paper": Fig. 4/5 with CIFAR-10 + ResNet-18 and Table B.2 (your data, a GPU)
 
 # %%
+import json
 import os
 
 import matplotlib.pyplot as plt
@@ -54,7 +55,7 @@ for name, pairs in [("fig4", [(5, 1), (9, 2), (15, 3)]), ("fig5", [(5, 2), (9, 3
 # %%
 both = pd.concat([S.run_grid(S.figure_grid(p, profile, scale=scale), only_cached=True, progress=False)
                   for p in ([(5, 1), (9, 2), (15, 3)], [(5, 2), (9, 3), (15, 6)])])
-tA1 = S.time_to_accuracy(both, ["n", "b", "scheme"], [0.6, 0.7, 0.75, 0.8])
+tA1 = S.time_to_accuracy(both, ["n", "b", "method", "scheme"], [0.6, 0.7, 0.75, 0.8])
 el.experiments.atomic_write_text(root / "05_table_A1.csv", tA1.to_csv(index=False))
 tA1.round(2)
 
@@ -124,10 +125,11 @@ plt.show()
 pub = root / "published" / "full"
 if (pub / "claims.csv").is_file():
     full = pd.read_csv(pub / "claims.csv", keep_default_na=False)
-    prov = __import__("json").loads((pub / "provenance.json").read_text())
+    prov = json.loads((pub / "provenance.json").read_text())
     print(f"computed at commit {prov['commit'][:10]} (TRAINER_VERSION {prov['trainer_version']}), "
           f"plateau {prov['plateau']:.4f}; command: {prov['command']}")
-    curves = pd.concat([pd.read_csv(pub / f"{x}_curves.csv") for x in ("fig4_9_2", "fig5_9_3")])
+    curves = el.methods.with_method(  # tables published before the method ids: from the labels
+        pd.concat([pd.read_csv(pub / f"{x}_curves.csv") for x in ("fig4_9_2", "fig5_9_3")]))
     fig, axes = el.plots.new_axes(2, 1, width=4.6, height=3.2)
     for ax, (nb_, d) in zip(axes[0], curves.groupby(["n", "b"]), strict=True):
         el.plots.training_curves(d, "epoch", ax=ax, title=f"full profile: n={nb_[0]}, b={nb_[1]}")

@@ -187,8 +187,8 @@ mpi[["scheme", "n", "d", "steps", "bytes_per_worker_per_step", "server_over_comp
 # %%
 tta = S.run_grid(S.tta_grid(profile), progress=False)
 fig, ax = plt.subplots(figsize=(6, 3.6))
-for scheme, g in tta.groupby("scheme", sort=False):
-    ax.plot(g.modelled_seconds, g.accuracy, marker="o", ms=3, label=scheme,
+for method, g in tta.groupby("method", sort=False):
+    ax.plot(g.modelled_seconds, g.accuracy, marker="o", ms=3, label=el.methods.label(method),
             ls="-" if g.family.iloc[0] == "votes" else "--")
 ax.set(xscale="log", xlabel="modelled distributed time (s)", ylabel="test accuracy",
        title="n=15, b=2: accuracy vs modelled time")
@@ -197,9 +197,9 @@ el.experiments.save_figure(fig, "06_time_to_accuracy")
 plt.show()
 top = float(tta.accuracy.max())
 tt_targets = [round(x, 2) for x in (0.5 * top, 0.8 * top)]
-tt = S.time_to_accuracy(tta, ["scheme", "family"], tt_targets)
-fin = S.final_table(tta, ["scheme"]).set_index("scheme")["mean"].rename("final accuracy")
-tt = tt.join(fin, on="scheme")
+tt = S.time_to_accuracy(tta, ["method", "scheme", "family"], tt_targets)
+fin = S.final_table(tta, ["method"]).set_index("method")["mean"].rename("final accuracy")
+tt = tt.join(fin, on="method").drop(columns="method")
 tt.round(3)
 
 # %% [markdown]
