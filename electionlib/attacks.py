@@ -321,7 +321,8 @@ def attack_gradient(name: str, own, *, honest=None, n: int | None = None, f: int
         **params: override the defaults above (c, kappa, sigma, scale, epsilon).
 
     Returns:
-        float array ``(d,)`` of the dtype of ``own``.
+        float array ``(d,)`` of the dtype of ``own``. Complex messages (DRACO's cyclic code)
+        get the omniscient attacks' statistics on their real and imaginary parts apart.
 
     Example:
         >>> attack_gradient("reversed_gradient", np.array([1.0, -2.0])).tolist()
@@ -343,6 +344,15 @@ def attack_gradient(name: str, own, *, honest=None, n: int | None = None, f: int
     if name in OMNISCIENT:
         if honest is None:
             raise ValueError(f"attack {name!r} is omniscient: pass honest=(h, d) gradients")
+        honest = np.asarray(honest)
+        if np.iscomplexobj(honest) or np.iscomplexobj(own):
+            # complex messages (DRACO's cyclic code): the statistics of the real and the
+            # imaginary parts, each as for a real gradient
+            def part(take):
+                return attack_gradient(name, take(own).astype(np.float64),
+                                       honest=take(honest), n=n, f=f, rng=rng, **params)
+            out = part(np.real) + 1j * part(np.imag)
+            return np.asarray(out, dtype=own.dtype if np.iscomplexobj(own) else np.complex128)
         honest = np.asarray(honest, dtype=np.float64)
         if honest.ndim != 2 or honest.shape[1] != own.shape[0] or honest.shape[0] == 0:
             raise ValueError(f"honest must have shape (h >= 1, {own.shape[0]}), got {honest.shape}")

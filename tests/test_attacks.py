@@ -159,3 +159,17 @@ def test_gradient_attacks_definitions():
 def test_gradient_attack_bad_input(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+@pytest.mark.parametrize("name", ["alie", "ipm", "model_negation"])
+def test_omniscient_attacks_on_complex_messages_act_on_both_parts(name):
+    rng = np.random.default_rng(0)
+    hr, hi = rng.normal(size=(4, 6)), rng.normal(size=(4, 6))
+    own = rng.normal(size=6) + 1j * rng.normal(size=6)
+    out = A.attack_gradient(name, own, honest=hr + 1j * hi, n=6, f=2)
+    assert out.dtype == own.dtype
+    re = A.attack_gradient(name, own.real, honest=hr, n=6, f=2)
+    im = A.attack_gradient(name, own.imag, honest=hi, n=6, f=2)
+    np.testing.assert_allclose(out.real, re)
+    np.testing.assert_allclose(out.imag, im)
+    assert np.abs(out.imag).max() > 0  # the imaginary part is attacked, not dropped
