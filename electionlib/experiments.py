@@ -249,7 +249,8 @@ def save_figure(fig, name: str, root: str | os.PathLike | None = None,
 #: count and sha256 of the others, so a run folder is trusted only if it is complete.
 #: ``config.json`` is the configuration alone (``TrainConfig.from_dict`` reads it);
 #: ``key.json`` is what the folder's hash was computed from (the configuration plus the
-#: trainer version and, for the ``mpi`` backend, its transport settings).
+#: trainer version and, for the ``mpi`` backend, its transport settings): for the reader, who
+#: can check that the folder's name is its :func:`config_hash`; loading does not need it.
 RUN_FILES = ("config.json", "key.json", "metrics.csv", "params.npy", "summary.json")
 
 

@@ -132,7 +132,8 @@ def evaluate(model: torch.nn.Module, w: torch.Tensor, ds: data.Dataset, test_idx
 
             has_bias = getattr(model, "bias", None) is not None
             z = x @ (w[:-1] if has_bias else w).numpy() + (float(w[-1]) if has_bias else 0.0)
-            loss = float(np.mean(np.logaddexp(0.0, z) - y * z))
+            with np.errstate(invalid="ignore"):  # NaN scores (a diverged run): NaN loss
+                loss = float(np.mean(np.logaddexp(0.0, z) - y * z))
             # a diverged run's scores are not finite: its AUC is undefined (NaN), not an error
             auc = float(roc_auc_score(y, z)) if np.isfinite(z).all() else float("nan")
             out = {"auc": auc, "test_loss": loss}

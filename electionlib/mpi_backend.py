@@ -54,8 +54,12 @@ server first collects the honest messages, sends them (raw bytes, ``Isend``) to 
 Byzantine worker, and then collects the Byzantine messages -- the papers' strongest
 adversary, as in the sim backend. The vote-level ``worst`` attack reverses the true majority
 of all partition signs: a Byzantine rank is omniscient about the data and computes every
-partition's gradient itself (extra compute on Byzantine ranks only; with worker-side momentum
-it would also need every partition's momentum, so that combination is refused).
+partition's gradient itself (with worker-side momentum it would also need every partition's
+momentum, so that combination is refused). The extra compute falls on the Byzantine ranks,
+except under coin ties with a Byzantine set redrawn every step: then every rank computes every
+partition and draws the adversary's coins each step (a rank may attack later and must hold
+the streams as the sim's one adversary holds them), so the measured worker compute of such a
+run is that of k partitions, not of the rank's own.
 ``label_shift`` Byzantines compute their gradients on shifted labels. DRACO codes send
 float64 (repetition) or complex128 (cyclic) messages through the same path. Multi-bit
 messages (``quant_bits = q > 1``) carry ``q`` bit-planes of the level index and a zero plane
@@ -113,6 +117,8 @@ __all__ = ["run_mpi", "launch", "step_breakdown", "HEADER_BYTES", "MAGIC", "pack
 #: Default bound (seconds) on any single wait of rank 0 when no deadline says otherwise:
 #: a step with no ``deadline``, the first step, the end-of-run drain, the resume agreement.
 STALL_TIMEOUT = 300.0
+#: Version of the checkpoint layout (2: the model's buffers and the server's running sums).
+CHECKPOINT_FORMAT = 2
 #: The server's running sums of seconds and load units, kept in every checkpoint.
 CUM_KEYS = ("load", "comm", "decode", "bcast", "update")
 
@@ -708,8 +714,8 @@ class _Run:
         s = max(ready)
         rows, digest = pending[s]
         atomic_write_text(self.ck / "meta.json", json.dumps(
-            {"step": s, "rows": rows, "G": self.G.tolist(), "server_sha256": digest,
-             "config": self.cfg.to_dict()}))
+            {"format": CHECKPOINT_FORMAT, "step": s, "rows": rows, "G": self.G.tolist(),
+             "server_sha256": digest, "config": self.cfg.to_dict()}))
         for old in [x for x in pending if x <= s]:
             del pending[old]
         _prune(self.ck / "server", "step", s)
@@ -859,6 +865,10 @@ def _read_meta(ck: Path, cfg: TrainConfig):
             raise ValueError("bad step or rows")
     except (OSError, ValueError, KeyError, TypeError) as exc:
         return None, f"{path} is not a valid checkpoint marker ({exc})"
+    if meta.get("format") != CHECKPOINT_FORMAT:
+        return None, (f"{path} was written in checkpoint format {meta.get('format', 1)}, this "
+                      f"version reads format {CHECKPOINT_FORMAT} (it keeps the model's buffers "
+                      f"and the server's running sums): run again without --resume")
     if meta.get("config") != json.loads(json.dumps(cfg.to_dict())):
         return None, f"{path} belongs to another configuration"
     return meta, None
@@ -1069,7 +1079,9 @@ def _worker_message(run: _Run, idx, noise, byz, channel=None) -> np.ndarray:
     :meth:`~electionlib.schemes.ElectionVote.exchange` does for every worker.
 
     A Byzantine worker under the vote-level ``worst`` attack is omniscient: it computes every
-    partition's gradient itself (it has the data) to find the true majority it reverses.
+    partition's gradient itself (it has the data) to find the true majority it reverses;
+    under coin ties with a redrawn Byzantine set an honest worker does so too, to draw the
+    adversary's coins in step (the module's docstring says why).
     Under ``label_shift`` a Byzantine worker encodes its partitions' gradients on the shifted
     labels. Omniscient gradient attacks see the honest messages through the adversary
     channel (``channel``; without a view, the worker's own message).
@@ -1078,7 +1090,10 @@ def _worker_message(run: _Run, idx, noise, byz, channel=None) -> np.ndarray:
     attacking = me in byz and cfg.attack != "none"
     # under a redrawn Byzantine set with coin ties, every worker draws the adversary's coins
     # in every step (ElectionVote.worst_target), so that a worker that attacks later holds
-    # the streams in the state the sim's single adversary holds them
+    # the streams in the state the sim's single adversary holds them. A worker that falls
+    # behind skips a step's message and its draws with it: its later worst-case votes then
+    # differ from the sim's, as its absence already does (parity is claimed without late
+    # workers only).
     keep_in_step = (cfg.attack == "worst" and sch.family == "vote" and cfg.tie == "coin"
                     and bool(cfg.byz_redraw)
                     and cfg.b > 0 and cfg.byz_select == "random")

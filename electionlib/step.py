@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 __all__ = ["Schedule", "apply_update", "test_indices", "METRIC_COLUMNS", "SUMMARY_KEYS",
-           "TIMING_KEYS", "metrics_row", "summary"]
+           "TIMING_KEYS", "metrics_row", "summary", "complete_summary"]
 
 
 @dataclass(frozen=True)
@@ -172,4 +172,20 @@ def summary(final: dict, **values) -> dict:
     for key in SUMMARY_KEYS:
         out[key] = values.get(key)
     out["timing_per_step"] = {key: timing.get(key) for key in TIMING_KEYS}
+    return out
+
+
+def complete_summary(stored: dict) -> dict:
+    """A stored summary in today's schema: every :data:`SUMMARY_KEYS` and
+    :data:`TIMING_KEYS` entry present (None where the stored run did not record it), the
+    stored values and any extra keys (``store``) unchanged.
+
+    Example:
+        >>> out = complete_summary({"final_accuracy": 0.5, "timing_per_step": {"update": 1.0}})
+        >>> out["parity"] is None, out["timing_per_step"]["server_wait"], len(out) > 20
+        (True, None, True)
+    """
+    out = {**dict.fromkeys(SUMMARY_KEYS), **stored}
+    timing = stored.get("timing_per_step") or {}
+    out["timing_per_step"] = {**dict.fromkeys(TIMING_KEYS), **timing}
     return out

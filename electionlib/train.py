@@ -44,7 +44,7 @@ import pandas as pd
 import torch
 
 from . import attacks as A
-from . import codes, data, experiments, gradients, schemes
+from . import codes, data, experiments, gradients, models, schemes
 from . import step as S
 from ._progress import progress as _bar
 from .config import (
@@ -193,9 +193,14 @@ def _run(cfg: TrainConfig, *, progress: bool, dataset, parity: bool) -> RunResul
             Gp, loss = grads_fn(w, idx)
         if cfg.attack == "label_shift" and len(byz):
             ys = A.shift_labels(ds.y_train[idx], ds.n_classes)
+            # the Byzantines' own passes do not move the shared model's batch-norm statistics
+            # (on MPI they run on the workers' models, never on the server's)
+            bufs = models.flat_buffers(model)
             Gs = (torch.cat([grads_fn(w, idx[j : j + 1], y_override=ys[j : j + 1])[0]
                              for j in range(k)]) if parity else
                   grads_fn(w, idx, y_override=ys)[0])
+            if len(bufs):
+                models.set_flat_buffers(model, bufs)
         else:
             Gs = None
         t_grad = time.perf_counter() - t0
@@ -276,7 +281,8 @@ def run_cached(cfg: TrainConfig, *, force: bool = False, root=None, progress: bo
         metrics, summary, why = experiments.load_run(folder, need_params=need_params)
         if metrics is not None:
             summary["results_dir"] = str(folder)
-            return RunResult(cfg, metrics, summary, experiments.load_params(folder))
+            return RunResult(cfg, metrics, S.complete_summary(summary),
+                             experiments.load_params(folder))
         if why is not None:
             print(f"note: the stored result in {folder} is not complete ({why}); "
                   f"{'it is missing' if only_cached else 'recomputing'}", file=sys.stderr)

@@ -55,6 +55,19 @@ def _imports(name: str):
     return [(t, is_top) for t, is_top in out if t in LAYER or t == "__import__"]
 
 
+def _by_name(call: ast.Call) -> bool:
+    """``__import__("electionlib...")``, ``importlib.import_module("electionlib..."`` or
+    ``".x")`` with a constant name: an import of a package module that hides from the
+    statements above."""
+    f = call.func
+    name = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else ""
+    if name not in ("__import__", "import_module") or not call.args:
+        return False
+    arg = call.args[0]
+    return (isinstance(arg, ast.Constant) and isinstance(arg.value, str)
+            and (arg.value.startswith("electionlib") or arg.value.startswith(".")))
+
+
 def _file_imports(path: Path, level: int):
     tree = ast.parse(path.read_text())
     top = {id(n) for n in tree.body}
@@ -70,9 +83,8 @@ def _file_imports(path: Path, level: int):
         elif isinstance(node, ast.Import):  # import electionlib.x [as y]
             out += [(a.name.split(".")[1], id(node) in top) for a in node.names
                     if a.name.startswith("electionlib.")]
-        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-              and node.func.id == "__import__"):
-            out += [("__import__", False)]  # a hidden import by name: never allowed
+        elif isinstance(node, ast.Call) and _by_name(node):
+            out += [("__import__", False)]  # a package module imported by name: never allowed
     return out
 
 
@@ -119,9 +131,12 @@ def test_the_checker_sees_an_upward_import(tmp_path, monkeypatch):
     fake.mkdir()
     (fake / "codes.py").write_text("from . import train\n\ndef f():\n    from . import perf\n"
                                    "    import electionlib.suites as s\n"
+                                   "    __import__('os')\n"
+                                   "    importlib.import_module('.verdicts', 'electionlib')\n"
                                    "    return __import__('electionlib.claims')\n")
     monkeypatch.setattr(sys.modules[__name__], "PKG", fake)
-    assert sorted(t for t, _ in _imports("codes")) == ["__import__", "perf", "suites", "train"]
+    assert sorted(t for t, _ in _imports("codes")) == ["__import__", "__import__", "perf",
+                                                       "suites", "train"]
     with pytest.raises(AssertionError, match="imports upward"):
         test_no_module_imports_a_layer_above_its_own("codes")
     with pytest.raises(AssertionError, match="inside a function"):

@@ -176,7 +176,6 @@ def test_kill_and_resume_equals_uninterrupted(tmp_path):
     # the running sums go on from the checkpoint: seconds never fall back at the resume
     for col in ("wall_seconds", "server_wait_seconds", "decode_seconds", "update_seconds"):
         assert mb[col].is_monotonic_increasing, col
-    assert resumed["evaluation_seconds"] > 0
 
 
 def test_launch_helper_from_python(tmp_path):

@@ -350,3 +350,73 @@ def test_a_receive_whose_bytes_do_not_arrive_stays_in_flight_without_blocking():
     assert missing == {0} and time.perf_counter() - t0 < 5
     assert box.votes[1].tolist() == [4] * UP and 0 in box._inflight
     assert len(comm.queues[1]) == 1  # worker 0's next message waits behind the first
+
+
+def _fake_run(model, seed):
+    """The state a rank's checkpoint piece holds, on an object shaped like mpi_backend._Run."""
+    import types
+
+    import torch
+
+    from electionlib import models, sampling
+
+    rng = np.random.default_rng(seed)
+    parts = sampling.partition(60, 3, rng)
+    d = models.n_params(model)
+    return types.SimpleNamespace(
+        model=model, d=d, n=3, w=torch.from_numpy(rng.normal(size=d).astype(np.float32)),
+        noise_gen=torch.Generator().manual_seed(seed), mom=torch.zeros(d), vel=None, cols=[0],
+        sampler=sampling.PartitionSampler(parts, 4, np.random.default_rng(seed)),
+        rngs=[np.random.default_rng(seed + 1)], byz_rng=np.random.default_rng(seed + 2),
+        byz=np.array([1]), losses=[0.5, 0.25], eval_seconds=1.5, _t_start=None,
+        cum={k: float(i + seed) for i, k in enumerate(("load", "comm", "decode", "bcast",
+                                                        "update"))}, wall_before=0.0)
+
+
+def test_a_checkpoint_piece_keeps_batch_norm_buffers_and_the_running_sums(tmp_path):
+    import torch
+
+    from electionlib import models
+    from electionlib import mpi_backend as B
+
+    def net():
+        return torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.BatchNorm1d(3))
+
+    src = _fake_run(net(), 1)
+    src.model.train()
+    with torch.no_grad():
+        src.model(torch.randn(16, 4))  # move the running statistics
+    B._save_piece(tmp_path, "rank1.step3", B._Run._arrays(src), B._Run._state(src))
+    dst = _fake_run(net(), 7)
+    piece, code = B._read_piece(tmp_path, "rank1.step3", dst)
+    assert code == 0
+    B._Run._load(dst, piece)
+    np.testing.assert_array_equal(models.flat_buffers(dst.model), models.flat_buffers(src.model))
+    assert dst.cum == src.cum and dst.eval_seconds == 1.5 and dst.losses == [0.5, 0.25]
+    np.testing.assert_array_equal(dst.w.numpy(), src.w.numpy())
+    # a piece whose buffers do not fit the model is refused, never loaded
+    other = _fake_run(torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.BatchNorm1d(3),
+                                          torch.nn.BatchNorm1d(3)), 7)
+    other.d = dst.d
+    assert B._read_piece(tmp_path, "rank1.step3", other) == (None, 14)
+    bad = B._Run._state(src)
+    bad["cum"]["comm"] = -1.0
+    B._save_piece(tmp_path, "rank1.step4", B._Run._arrays(src), bad)
+    assert B._read_piece(tmp_path, "rank1.step4", dst) == (None, 14)
+
+
+def test_a_checkpoint_of_an_older_format_is_refused_with_the_reason(tmp_path):
+    import json
+
+    from electionlib import mpi_backend as B
+    from electionlib.config import TrainConfig
+
+    cfg = TrainConfig(dataset="digits", n=3)
+    meta = {"step": 4, "rows": [], "config": cfg.to_dict()}
+    (tmp_path / "meta.json").write_text(json.dumps(meta))  # written before the format field
+    got, why = B._read_meta(tmp_path, cfg)
+    assert got is None and "format 1" in why and "without --resume" in why
+    (tmp_path / "meta.json").write_text(json.dumps({**meta, "format": B.CHECKPOINT_FORMAT}))
+    assert B._read_meta(tmp_path, cfg)[0]["step"] == 4
+    assert "another configuration" in B._read_meta(tmp_path, TrainConfig(dataset="digits",
+                                                                          n=5))[1]
