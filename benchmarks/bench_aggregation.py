@@ -1,11 +1,11 @@
-"""Benchmark: master-side aggregation of n messages of dimension d (issue 5, item 1).
+"""Benchmark: master-side aggregation of n messages of dimension d.
 
 The packed majority vote beside the float32 robust aggregators, the DRACO decoders and the
 memory-bandwidth anchors (copying the packed votes / the float32 array), all on the same
 inputs, measured side by side in one run (median of repeats after a dropped warm-up).
 Cases over the memory cap or the time limit are skipped with a printed reason; log-log
 slopes vs n and d and a fit seconds = c n^a d^b are made on the cases that ran. Then the
-issue's targets (n = 15, d = 1.1e7, or the largest d that ran):
+the project's targets (n = 15, d = 1.1e7, or the largest d that ran):
 
   majority / float32 mean <= 0.25;  median / majority >= 100;  majority / copy_packed <= 4
 

@@ -1,4 +1,4 @@
-"""Benchmark: worker-side encoding vs the gradient it follows (issue 5, item 2).
+"""Benchmark: worker-side encoding vs the gradient it follows.
 
 A worker holding r partitions computes r mini-batch gradients, then sends the packed
 majority of their signs (votes.worker_vote = votes.sign_bits + votes.encode). Timed

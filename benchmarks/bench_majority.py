@@ -1,4 +1,4 @@
-"""Benchmark: the packed majority vote against numpy's float32 mean and a copy (issue targets).
+"""Benchmark: the packed majority vote against numpy's float32 mean and a copy (targets).
 
 Measured side by side in one run and printed as ratios. The fast cases (majority, mean,
 copies) are timed round-robin -- each repeat runs every case once, in turn, after a warm-up --

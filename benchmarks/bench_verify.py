@@ -1,5 +1,5 @@
 """Benchmark: exhaustive Lemma 2 verification time vs n, and Monte-Carlo throughput
-(issue 5, item 3).
+(the project's targets).
 
 verify(codes.deterministic(n, b), b) for every odd n with b the largest b Algorithm 1
 supports (b = n//2 - 1). Targets: n = 21 under 10 s, n = 25 under 2 minutes. Then the

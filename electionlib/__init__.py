@@ -15,24 +15,16 @@ communication hook), the trainers (:mod:`train`, :mod:`mpi_backend`), :mod:`perf
 benchmarks) and the claims registry (:mod:`claims`).
 """
 
-from . import (
-    attacks,
-    codes,
-    experiments,
-    montecarlo,
-    plots,
-    profiles,
-    theory,
-    tolerance,
-    votes,
-)
-
 __version__ = "0.1.0"
 
-# Modules that import torch (or are heavier) load on first use: ``el.train``, ``el.data``...
-_LAZY = ("aggregators", "analysis", "claims", "config", "costmodel", "data", "ddp", "draco",
-         "gradients", "methods", "models", "mpi_backend", "mpi_transport", "perf", "presets",
-         "publish", "sampling", "schemes", "step", "suites", "train", "verdicts")
+# Every module loads on first use (``el.codes``, ``el.train``...), so that ``import electionlib``
+# and the command line start as fast as numpy: scipy.stats, pandas and torch come only with
+# the modules that need them.
+_LAZY = ("aggregators", "analysis", "attacks", "claims", "codes", "config", "costmodel", "data",
+         "ddp", "draco", "experiments", "gradients", "methods", "models", "montecarlo",
+         "mpi_backend", "mpi_transport", "perf", "plots", "presets", "profiles", "publish",
+         "sampling", "schemes", "step", "suites", "theory", "tolerance", "train", "verdicts",
+         "votes")
 
 
 def __getattr__(name):
@@ -43,6 +35,11 @@ def __getattr__(name):
         globals()[name] = module
         return module
     raise AttributeError(f"module 'electionlib' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "aggregators",

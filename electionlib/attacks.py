@@ -26,6 +26,7 @@ from itertools import combinations
 import numpy as np
 
 from . import _validate as v
+from ._names import GRADIENT_ATTACKS, OMNISCIENT, VOTE_ATTACKS
 from .theory import exact_error_fixed
 from .votes import _tail_mask, packed_length
 
@@ -42,7 +43,6 @@ __all__ = [
     "worst_byzantine_set",
 ]
 
-VOTE_ATTACKS = ("none", "reverse", "directional", "random", "worst")
 
 
 def attack_vote(
@@ -255,18 +255,6 @@ def _indices(byzantine, n: int) -> list[int]:
 
 # --------------------------------------------------------------------------- gradient level
 
-GRADIENT_ATTACKS = (
-    "none",
-    "reversed_gradient",
-    "constant",
-    "gaussian",
-    "model_negation",
-    "gradient_scale",
-    "label_shift",
-    "alie",
-    "ipm",
-)
-OMNISCIENT = frozenset({"model_negation", "alie", "ipm"})
 
 _GRAD_DEFAULTS = {
     "reversed_gradient": {"c": 100.0},

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import codes, theory, tolerance
+from . import codes, tolerance
+from ._names import GRADIENT_ATTACKS, VOTE_ATTACKS
 
 #: Flags that only the mpi backend reads (the sim backend refuses them).
 MPI_ONLY = ("deadline", "first_deadline", "stall_timeout", "drop_after", "checkpoint_every",
@@ -83,7 +84,7 @@ def _verify(args) -> int:
     res = tolerance.verify(G, args.b, tie=args.tie)
     design_b = args.design_b if args.design_b is not None else args.b
     r = codes.redundancy(G)
-    r5 = theory.eq5_redundancy(args.n, design_b)
+    r5 = codes.eq5_redundancy(args.n, design_b)
     if args.json:
         print(json.dumps({
             "n": args.n, "design_b": design_b, "b": args.b, "tolerant": res.tolerant,
@@ -278,7 +279,6 @@ def main(argv=None) -> int:
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    from .attacks import GRADIENT_ATTACKS, VOTE_ATTACKS
 
     fmt = _Help
     parser = _Parser(prog="python -m electionlib", description=__doc__,

@@ -23,6 +23,7 @@ __all__ = [
     "empty_columns",
     "prob_no_empty_row",
     "EMPTY_ROW_RULES",
+    "eq5_redundancy",
 ]
 
 
@@ -258,3 +259,26 @@ def _check_deterministic(n, b) -> tuple[int, int]:
             f"b={b} must satisfy 0 < b < n//2 = {n // 2} for Algorithm 1 with n={n}{hint}"
         )
     return n, b
+
+
+def eq5_redundancy(n: int, b: int) -> float:
+    """Eq. (5): redundancy of Algorithm 1's deterministic code, in closed form.
+
+    r = (n + 2b + 1)/2 - (L - 1/2)(n - 2b - 1)/n, L = floor((n - (2b+1)) / (2(b+1))) + 1;
+    equal to (s + (2b+1) L + n (n - s - L)) / n with s = (n-1)/2 - b.
+
+    Args: n: workers, odd; b: Byzantine workers, 0 < b < floor(n/2).
+    Returns: r = ||G||_0 / n.
+
+    >>> eq5_redundancy(5, 1)
+    3.8
+
+    Reference: Theorem 3, eq. (5); closed form at the end of supplement D.3.
+    """
+    n, b = v.integer("n", n, lo=1), v.integer("b", b)
+    if n % 2 == 0:
+        raise ValueError(f"n={n} must be odd for eq. (5) (it uses s = (n-1)/2 - b)")
+    if not 0 < b < n // 2:
+        raise ValueError(f"b={b} must satisfy 0 < b < n//2 = {n // 2} for eq. (5) (n={n})")
+    L = (n - (2 * b + 1)) // (2 * (b + 1)) + 1
+    return (n + 2 * b + 1) / 2 - (L - 0.5) * (n - 2 * b - 1) / n

@@ -24,6 +24,7 @@ import numpy as np
 from scipy import stats
 
 from . import _validate as _v
+from .codes import eq5_redundancy  # noqa: F401 - Algorithm 1's redundancy, re-exported
 
 TIES = ("plus", "coin", "abstain")
 ATTACKS = ("none", "reverse", "directional", "random", "worst")
@@ -259,29 +260,6 @@ def remark1_smallest_n(
     rhs = theorem1_rhs(at, delta, u) if u > 0 else math.inf
     n2, n10 = (_first_n(alpha, delta, C, S, n_max, base) for base in (2.0, 10.0))
     return Remark1Result(n, S, u, rhs, lemma1_p_star(at, C), n2, n10, note=note)
-
-
-def eq5_redundancy(n: int, b: int) -> float:
-    """Eq. (5): redundancy of Algorithm 1's deterministic code, in closed form.
-
-    r = (n + 2b + 1)/2 - (L - 1/2)(n - 2b - 1)/n, L = floor((n - (2b+1)) / (2(b+1))) + 1;
-    equal to (s + (2b+1) L + n (n - s - L)) / n with s = (n-1)/2 - b.
-
-    Args: n: workers, odd; b: Byzantine workers, 0 < b < floor(n/2).
-    Returns: r = ||G||_0 / n.
-
-    >>> eq5_redundancy(5, 1)
-    3.8
-
-    Reference: Theorem 3, eq. (5); closed form at the end of supplement D.3.
-    """
-    n, b = _v.integer("n", n, lo=1), _v.integer("b", b)
-    if n % 2 == 0:
-        raise ValueError(f"n={n} must be odd for eq. (5) (it uses s = (n-1)/2 - b)")
-    if not 0 < b < n // 2:
-        raise ValueError(f"b={b} must satisfy 0 < b < n//2 = {n // 2} for eq. (5) (n={n})")
-    L = (n - (2 * b + 1)) // (2 * (b + 1)) + 1
-    return (n + 2 * b + 1) / 2 - (L - 0.5) * (n - 2 * b - 1) / n
 
 
 def draco_redundancy(b: int) -> int:

@@ -15,8 +15,8 @@ PKG = Path(__file__).resolve().parents[1] / "electionlib"
 
 #: Bottom to top. A module may import its own layer and the layers below it.
 LAYERS = [
-    ("foundations", {"_validate", "_kernels", "_progress", "mpi_transport", "experiments",
-                     "methods", "profiles", "plots"}),
+    ("foundations", {"_validate", "_names", "_kernels", "_progress", "mpi_transport",
+                     "experiments", "methods", "profiles", "plots"}),
     ("maths", {"codes", "votes", "tolerance", "theory", "aggregators", "draco", "attacks",
                "montecarlo"}),
     ("data and models", {"data", "sampling", "models"}),

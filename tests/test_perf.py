@@ -335,3 +335,42 @@ def test_bench_train_quick_smoke():
     assert len(shares) == 4 and all(0 < int(x) <= 100 for x in shares), out.stdout
     assert re.search(r"target: gradient share >= 70% .*: \d+% \((MET|NOT MET)\)", out.stdout)
     assert re.search(r"two single-thread processes [\d.]+ s .*ratio [\d.]+", out.stdout)
+
+
+def test_startup_ratios_are_medians_over_import_numpy_and_the_rule_can_fail():
+    from electionlib import perf
+
+    calls = []
+
+    def stub(args):  # numpy 0.2 s; --help 0.3 s; verify alternates 0.3 / 0.9 s
+        calls.append(args[-1])
+        if args[-1] == "import numpy":
+            return 0.2
+        if args[-1] == "--help":
+            return 0.3
+        return 0.9 if calls.count(args[-1]) % 2 else 0.3
+
+    t = perf.startup_table(4, runner=stub).set_index("command")
+    # one warm-up round, then four interleaved rounds of every command
+    assert len(calls) == 5 * 3
+    assert t.loc["--help", "ratio"] == pytest.approx(1.5)
+    assert t.loc["verify --n 15 --b 3", "median_s"] == pytest.approx(0.6)
+    rows = perf.startup_targets(t.reset_index()).set_index("target")
+    assert bool(rows.loc["--help / import numpy", "met"])  # 1.5 <= 2
+    assert not bool(rows.loc["verify --n 15 --b 3 / import numpy", "met"])  # 3.0 > 2
+    assert "spread 0.300-0.900" in rows.loc["verify --n 15 --b 3 / import numpy", "note"]
+    with pytest.raises(ValueError, match="numpy"):
+        perf.startup_table(1, runner=stub, commands={"x": ["-c", "pass"]})
+
+
+def test_the_command_line_starts_without_scipy_stats_pandas_or_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.argv = ['electionlib', 'verify', '--n', '7', '--b', '1'];"
+            "import electionlib.cli as c; c.main(sys.argv[1:]);"
+            "print(sorted(m for m in ('scipy.stats', 'pandas', 'torch') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]"

@@ -16,6 +16,8 @@ measured in the same table, i.e. in the same run on the same machine, on the sam
 * :func:`verify_table`, :func:`montecarlo_table` -- exhaustive Lemma 2 verification time vs
   n, Monte-Carlo throughput;
 * :func:`targets` -- one row per performance target of the project, met or not;
+* :func:`startup_table`, :func:`startup_targets` -- the command line's start-up time over
+  ``import numpy``'s, interleaved fresh interpreters;
 * :func:`run_benchmarks` -- all of the above at a profile's sizes (:data:`SIZES`), cached as
   CSV under ``results/bench/<profile>/`` with a ``machine.json``.
 
@@ -37,6 +39,7 @@ import pandas as pd
 from .. import _validate as v
 from ..experiments import atomic_write_text, results_dir
 from .fits import PowerFit, fit_loglog, fit_power, power_table
+from .startup import STARTUP_TARGET, startup_table, startup_targets
 from .tables import (
     AGG_COLUMNS,
     AGG_RULES,
@@ -51,6 +54,9 @@ from .timing import median_time
 
 __all__ = [
     "SIZES",
+    "startup_table",
+    "startup_targets",
+    "STARTUP_TARGET",
     "AGG_RULES",
     "AGG_COLUMNS",
     "median_time",

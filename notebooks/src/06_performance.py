@@ -254,6 +254,21 @@ print("smallest n at which aggregation outlasts the upload (never: not up to n =
 cross
 
 # %% [markdown]
+# ## Start-up of the command line
+# Fresh interpreters, interleaved round by round: `python -m electionlib --help` and
+# `verify --n 15 --b 3` against `python -c "import numpy"` (every module of the package loads
+# on first use, so neither pulls in scipy.stats, pandas or torch).
+
+# %%
+startup = el.perf.startup_table(3 if profile == "ci" else 9)
+print("\n".join(el.perf.format_targets(el.perf.startup_targets(startup))))
+startup_rows = [el.claims.target(f"start-up: {r.target}", "06", f"{r.op} {r.threshold:g}",
+                                 f"{r.measured:.3g} ({r.note})",
+                                 None if profile == "ci" else bool(r.met))
+                for r in el.perf.startup_targets(startup).itertuples()]
+startup.round(3)
+
+# %% [markdown]
 # ## Claims
 # The papers' complexity claims, judged by the registry's rules on the slopes fitted above
 # (meaningful at `quick` and `full` only: the `ci` sizes are dominated by fixed costs), and
@@ -279,6 +294,7 @@ for row in T.itertuples():
     rows.append(el.claims.target(row.target, "06", f"{row.op} {row.threshold:g}",
                                  f"{row.measured:.4g} ({row.note})" if np.isfinite(row.measured)
                                  else row.note, None if tiny else bool(row.met)))
+rows += startup_rows
 mpi_t = mpi[(mpi.scheme == "votes") & (mpi.n == mpi.n.max())].iloc[0]
 f32 = mpi[(mpi.scheme == "float32") & (mpi.n == mpi.n.max())].iloc[0]
 size = f32.bytes_per_worker_per_step / mpi_t.bytes_per_worker_per_step
