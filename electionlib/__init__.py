@@ -41,32 +41,4 @@ def __dir__():
     return sorted(set(globals()) | set(_LAZY))
 
 
-__all__ = [
-    "aggregators",
-    "claims",
-    "presets",
-    "verdicts",
-    "schemes",
-    "ddp",
-    "data",
-    "draco",
-    "models",
-    "train",
-    "config",
-    "step",
-    "gradients",
-    "methods",
-    "sampling",
-    "mpi_backend",
-    "perf",
-    "analysis",
-    "attacks",
-    "codes",
-    "experiments",
-    "montecarlo",
-    "plots",
-    "profiles",
-    "theory",
-    "tolerance",
-    "votes",
-]
+__all__ = list(_LAZY)

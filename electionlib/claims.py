@@ -648,11 +648,12 @@ def get(claim_id: str) -> Claim:
     return REGISTRY[claim_id]
 
 
-def target(name: str, notebook: str, threshold: str, measured: str, met: bool | None) -> dict:
+def target(name: str, notebook: str, threshold: str, measured: str, met: bool | None,
+           budget: str = "benchmark sizes") -> dict:
     """A row for one of the project's own performance targets (not a paper's claim)."""
     return dict(id=f"target: {name}", notebook=notebook, paper="project target", location="—",
                 statement=name, cells="—", metric="benchmark ratio", rule=threshold,
-                budget="benchmark sizes", outcome="n/a" if met is None else
+                budget=budget, outcome="n/a" if met is None else
                 ("yes" if met else "NO"), measured=measured, labels="project target")
 
 
@@ -772,6 +773,7 @@ def per_seed(df: pd.DataFrame, by, cell, *, metric: str = "accuracy") -> pd.Data
         by: the other columns that identify a run (e.g. ``["n", "b"]``).
         cell: ``cell(row) -> str``, the claim's cell label of a run (row: a namedtuple).
     """
+    df = M.with_method(df)  # a table stored before the method ids: from its labels
     keys = [*by, "method", "seed"]
     last = df.sort_values("step").groupby(keys, dropna=False, sort=False).tail(1)
     out = last.assign(cell=[cell(r) for r in last.itertuples()])

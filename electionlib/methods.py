@@ -36,6 +36,7 @@ METHODS = {
     "mean-clean": "mean (no attack)",
     "median": "median",
     "brsgd": "BrSGD",
+    "krum": "krum",
     "krum-a10": "krum α=10%",
     "krum-a50": "krum α=50%",
     "clean-long": "no attack (3x longer)",

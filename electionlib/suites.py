@@ -250,8 +250,8 @@ def brsgd_grid(profile: str, seed: int = 0, m: int = 20):
     four attacks, BrSGD vs median vs mean vs Krum (one seed), in BrSGD's own setting
     (preset ``brsgd-table1``: SGD, step size 0.03)."""
     base = {**fmnist_base(profile), "seed": seed, "n": m}
-    out = [(dict(alpha=0.0, attack="none", rule="mean", seed=seed),
-            _build("brsgd-table1", base, aggregator="mean"))]
+    out = [(dict(alpha=0.0, attack="none", rule="mean", method="mean", scheme=M.label("mean"),
+                 seed=seed), _build("brsgd-table1", base, aggregator="mean"))]
     for alpha in (0.10, 0.25, 0.50):
         f = int(round(alpha * m))
         for attack in ("gaussian", "model_negation", "gradient_scale", "label_shift"):
@@ -259,7 +259,8 @@ def brsgd_grid(profile: str, seed: int = 0, m: int = 20):
                                  ("krum", (("f", min(f, (m - 3) // 2)),))]:
                 cfg = _build("brsgd-table1", base, b=f, attack=attack, aggregator=rule,
                              agg_params=params)
-                out.append((dict(alpha=alpha, attack=attack, rule=rule, seed=seed), cfg))
+                out.append((dict(alpha=alpha, attack=attack, rule=rule, method=rule,
+                                 scheme=M.label(rule), seed=seed), cfg))
     return out
 
 

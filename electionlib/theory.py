@@ -24,10 +24,11 @@ import numpy as np
 from scipy import stats
 
 from . import _validate as _v
+from ._names import VOTE_ATTACKS
 from .codes import eq5_redundancy  # noqa: F401 - Algorithm 1's redundancy, re-exported
 
 TIES = ("plus", "coin", "abstain")
-ATTACKS = ("none", "reverse", "directional", "random", "worst")
+ATTACKS = VOTE_ATTACKS
 TARGETS = ("sign", "mu")
 MAX_FIXED_K = 22
 

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from . import claims as C
+from . import methods as M
 from . import suites as S
 
 __all__ = ["TARGETS", "figure_rows", "appendix_rows", "amazon_rows", "draco_rows",
@@ -39,6 +40,7 @@ def plateau_reached(df: pd.DataFrame, pairs, profile: str) -> bool | None:
     plateau (None: no plateau declared at this profile, or a pair is not a plateau cell)."""
     if S.PLATEAU.get(profile) is None or any(p not in S.PLATEAU_CELLS[profile] for p in pairs):
         return None
+    df = M.with_method(df)
     ok = []
     for n, b in pairs:
         d = df[(df.n == n) & (df.b == b) & (df.method == "clean")]
@@ -85,6 +87,7 @@ def figure_rows(fig4: pd.DataFrame | None, fig5: pd.DataFrame | None, *, profile
     for name, df, budget in (("fig4", fig4, budget4), ("fig5", fig5, budget5)):
         if df is None:
             continue
+        df = M.with_method(df)  # tables stored before the method ids get them from the labels
         pairs = _pairs(df)
         use = tuple(_cell(n, b) for n, b in pairs) if subset else None
         seeds = C.per_seed(df, ["n", "b"], lambda r: _cell(r.n, r.b))
@@ -114,7 +117,7 @@ def figure_rows(fig4: pd.DataFrame | None, fig5: pd.DataFrame | None, *, profile
             tta = _tta(df, ["n", "b", "method"], TARGETS["fig"][profile])
             tta["cell"] = [_cell(n, b) for n, b in zip(tta.n, tta.b, strict=True)]
             rows.append(_ratio_over_targets("fig4-time", tta, budget, profile, use))
-    both = [d for d in (fig4, fig5) if d is not None]
+    both = [M.with_method(d) for d in (fig4, fig5) if d is not None]
     if both:
         df = pd.concat(both)
         want = [p for p in ((5, 1), (9, 2), (5, 2), (9, 3)) if p in _pairs(df)]
@@ -143,6 +146,7 @@ def appendix_rows(app: pd.DataFrame, *, profile: str, budget: str) -> list[dict]
 def amazon_rows(a6a: pd.DataFrame, a6b: pd.DataFrame | None, *, profile: str,
                 budget_a: str, budget_b: str | None) -> list[dict]:
     """Fig. 6a (gap and time to AUC 0.7) and Fig. 6b (gap) verdicts."""
+    a6a = M.with_method(a6a)
     rows = [C.judge("fig6a-gap", C.per_seed(a6a, [], lambda r: "n=15,b=5", metric="auc"),
                     budget=budget_a, profile=profile)]
     tta = _tta(a6a, ["method"], TARGETS["auc"][profile], metric="auc").assign(cell="n=15,b=5")
@@ -157,6 +161,7 @@ def amazon_rows(a6a: pd.DataFrame, a6b: pd.DataFrame | None, *, profile: str,
 def draco_rows(dr: pd.DataFrame, *, profile: str, budget: str) -> list[dict]:
     """DRACO Theorem 3.1 (exact recovery), Table 2 (speed-ups of both codes) and the mean's
     collapse."""
+    dr = M.with_method(dr)
     clean = dr[dr.method == "mean-clean"].sort_values("step").accuracy.to_numpy()
     gaps = []
     for code, label in (("draco-rep", "repetition"), ("draco-cyc", "cyclic")):

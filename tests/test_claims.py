@@ -265,3 +265,16 @@ def test_write_summary_prints_rule_beside_verdict(tmp_path):
     C.write_summary(tmp_path, "quick")
     text = (tmp_path / "SUMMARY.md").read_text()
     assert "**direction only**" in text and "5.0 points" in text and "commit" in text
+
+
+def test_every_method_a_rule_names_is_a_method_id():
+    from electionlib import methods as M
+
+    named = set()
+    for claim in C.REGISTRY.values():
+        r = claim.rule
+        named |= {getattr(r, "baseline", None), *getattr(r, "candidates", ()),
+                  *getattr(r, "order", ())}
+    named.discard(None)
+    named.discard("")
+    assert named and named <= set(M.METHODS), sorted(named - set(M.METHODS))

@@ -191,3 +191,12 @@ def test_stable_surface_is_importable_and_called_as_designed():
         np.testing.assert_allclose(np.real(code.decode(code.encode(g))), g.sum(0), atol=1e-9)
     assert callable(el.claims.judge)
     assert len(el.data.partition(100, 4, rng)) == 4
+
+
+def test_the_package_lists_every_module_it_loads_on_first_use():
+    import electionlib as el
+
+    assert set(el.__all__) == set(el._LAZY)
+    assert {m for m in el.__all__ if not (ROOT / "electionlib" / f"{m}.py").is_file()
+            and not (ROOT / "electionlib" / m / "__init__.py").is_file()} == set()
+    assert "codes" in dir(el) and el.codes.eq5_redundancy(5, 1) == 3.8

@@ -121,7 +121,8 @@ def test_every_grid_names_its_runs_by_a_method_id_with_one_label_each():
 
     grids = [S.figure_grid([(5, 1), (5, 2), (9, 3)], "ci"), S.appendix_grid("ci"),
              S.amazon_grid("ci"), S.draco_grid("ci"), S.sensitivity_grid("ci"),
-             S.multibit_grid("ci"), S.tie_grid("ci"), S.empty_rows_grid("ci"), S.tta_grid("ci")]
+             S.multibit_grid("ci"), S.tie_grid("ci"), S.empty_rows_grid("ci"), S.tta_grid("ci"),
+             S.brsgd_grid("ci")]
     for g in grids:
         for lab, cfg in g:
             assert lab["method"] in M.METHODS, lab

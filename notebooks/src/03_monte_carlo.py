@@ -196,5 +196,5 @@ claims[["id", "location", "outcome", "measured", "rule"]]
 # error is below uncoded voting's, per attack.
 
 # %%
-(piv[["bern-r2", "bern-r3"]].lt(piv["uncoded"], axis=0)
- .groupby(level="attack").mean().rename(columns=el.methods.METHODS).round(3))
+(piv[["bern-r2", "bern-r3"]].lt(piv["uncoded"], axis=0).groupby(level="attack").mean()
+ .rename(columns={"bern-r2": label("bernoulli", 2), "bern-r3": label("bernoulli", 3)}).round(3))

@@ -68,8 +68,9 @@ fig = curves(fig4, pairs4, "Fig. 4 analog (Fashion-MNIST, LeNet-5): test accurac
              "(top) and vs modelled time (bottom)")
 el.experiments.save_figure(fig, "04_fig4_analog")
 plt.show()
-t4 = S.final_table(fig4, ["n", "b", "scheme"])
-t4.pivot_table(index=["n", "b"], columns="scheme", values="mean").round(4)
+t4 = S.final_table(fig4, ["n", "b", "method"])
+t4.pivot_table(index=["n", "b"], columns="method", values="mean").rename(
+    columns=el.methods.METHODS).round(4)
 
 
 # %% [markdown]
@@ -94,8 +95,9 @@ fig = curves(fig5, pairs5, "Fig. 5 analog: test accuracy vs epoch (top) and mode
              "(bottom)")
 el.experiments.save_figure(fig, "04_fig5_analog")
 plt.show()
-t5 = S.final_table(fig5, ["n", "b", "scheme"])
-t5.pivot_table(index=["n", "b"], columns="scheme", values="mean").round(4)
+t5 = S.final_table(fig5, ["n", "b", "method"])
+t5.pivot_table(index=["n", "b"], columns="method", values="mean").rename(
+    columns=el.methods.METHODS).round(4)  # Det. code: designed for b̂ = 1 at (5, 2)
 
 # %% [markdown]
 # **Trained to the plateau.** At (9, 3) the quick profile trains ten epochs on the full test
@@ -133,8 +135,7 @@ tE = er.sort_values("step").groupby(["empty_rows", "scheme", "seed"]).last()[
 tE.round(3)
 
 # %%
-unc15 = S.final_table(fig5, ["n", "b", "method"]).set_index(["n", "b", "method"]).loc[
-    (15, 6, "uncoded"), "mean"]
+unc15 = t5.set_index(["n", "b", "method"]).loc[(15, 6, "uncoded"), "mean"]
 print(f"(15, 6) uncoded: {unc15:.3f}; Bernoulli means by rule:")
 tE.groupby(["empty_rows", "scheme"]).accuracy.agg(["mean", "min", "max"]).round(3)
 
