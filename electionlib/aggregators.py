@@ -26,7 +26,14 @@ Conventions shared by all rules:
 * **dtype** -- float32 in, float32 out; float64 in, float64 out; integer input
   is treated as float64. Intermediate sums, distances and medians are
   computed in float64, one block of columns at a time, so a float32
-  ``(50, 10**7)`` input never gets a float64 copy of its own size.
+  ``(50, 10**7)`` input never gets a float64 copy of its own size. Order
+  statistics are selected in the input's dtype (exact: the conversion to
+  float64 is monotone) and only the selected values are converted.
+* **Compiled passes** -- when numba is available (:data:`USE_KERNELS`, and
+  ``ELECTIONLIB_NUMBA=0`` switches it off), the median, trimmed mean, distances
+  and weighted sums run the fused passes of :mod:`electionlib._agg_kernels`.
+  The median and trimmed mean equal the numpy path's outputs; the geometric
+  median and centered clipping agree with it to float64 rounding.
 * **Non-finite rows** -- a row with any NaN or +-inf entry is a malformed
   (Byzantine) message. ``mean`` propagates it (its output becomes
   non-finite: that is how the mean fails). Every other rule treats the row as
@@ -82,6 +89,22 @@ __all__ = [
 # Number of (row, column) entries handled at once by the block loops below:
 # 2**21 float64 values = 16 MiB per temporary.
 _CHUNK = 1 << 21
+# Entries per block of the numpy path's column sorts: 2**14 float32 values = 64 KiB, which
+# stays in the core's L2 (a sort along the rows touches every value of the block per column).
+_SORT_CHUNK = 1 << 14
+
+#: Run the compiled passes of :mod:`electionlib._agg_kernels` when numba is available.
+#: Tests switch it off to compare both paths; ``ELECTIONLIB_NUMBA=0`` switches numba off.
+USE_KERNELS = True
+
+
+def _kernels():
+    """The compiled passes, or None (numba absent or switched off)."""
+    if not USE_KERNELS:
+        return None
+    from . import _agg_kernels as K
+
+    return K if K.available() else None
 
 
 # --------------------------------------------------------------------------- helpers
@@ -102,9 +125,9 @@ def _as_matrix(x) -> np.ndarray:
     raise ValueError(f"x must hold real numbers (float or integer), got dtype {arr.dtype}")
 
 
-def _blocks(n: int, d: int):
-    """Column slices such that an ``(n, width)`` block holds about ``_CHUNK`` entries."""
-    width = max(1, _CHUNK // max(n, 1))
+def _blocks(n: int, d: int, chunk: int = _CHUNK):
+    """Column slices such that an ``(n, width)`` block holds about ``chunk`` entries."""
+    width = max(1, chunk // max(n, 1))
     for start in range(0, d, width):
         yield slice(start, min(start + width, d))
 
@@ -120,6 +143,9 @@ def _n_rows(x: np.ndarray, rows: np.ndarray | None) -> int:
 
 def _finite_rows(x: np.ndarray) -> np.ndarray:
     """``(n,)`` bool: True where the row has no NaN or inf entry."""
+    K = _kernels()
+    if K is not None:
+        return K.finite_rows(x)
     ok = np.ones(x.shape[0], dtype=bool)
     for sl in _blocks(*x.shape):
         ok &= np.isfinite(x[:, sl]).all(axis=1)
@@ -135,8 +161,8 @@ def _mean_rows(x: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
 
 
 def _sorted_block(x: np.ndarray, rows: np.ndarray | None, sl: slice, nan_as_inf: bool):
-    """Float64 copy of ``x[rows, sl]`` sorted along the rows (NaN as +inf if asked)."""
-    block = _take(x, rows, sl).astype(np.float64)
+    """Copy of ``x[rows, sl]`` in x's dtype, sorted along the rows (NaN as +inf if asked)."""
+    block = np.array(_take(x, rows, sl))
     if nan_as_inf:
         block[np.isnan(block)] = np.inf
     block.sort(axis=0)  # SIMD sort: faster than a partition along axis 0
@@ -174,17 +200,27 @@ def _midpoint(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _median_rows(x: np.ndarray, rows: np.ndarray | None, nan_as_inf: bool = False) -> np.ndarray:
-    """Coordinate-wise median of ``x[rows]`` in float64, ``(d,)``; NaN may be ordered as +inf."""
+    """Coordinate-wise median of ``x[rows]`` in float64, ``(d,)``; NaN may be ordered as +inf.
+
+    Callers pass ``nan_as_inf=False`` only for finite rows (the compiled pass always orders
+    NaN as +inf)."""
+    K = _kernels()
+    if K is not None:
+        return K.order_stats(x, rows, median=True)
     n = _n_rows(x, rows)
     out = np.empty(x.shape[1])
-    for sl in _blocks(n, x.shape[1]):
+    for sl in _blocks(n, x.shape[1], _SORT_CHUNK):
         block = _sorted_block(x, rows, sl, nan_as_inf)
-        out[sl] = _midpoint(block[(n - 1) // 2], block[n // 2])
+        out[sl] = _midpoint(block[(n - 1) // 2].astype(np.float64),
+                            block[n // 2].astype(np.float64))
     return out
 
 
 def _distances(x: np.ndarray, rows: np.ndarray | None, z: np.ndarray, p: int) -> np.ndarray:
     """``||x_i - z||_p`` for p in {1, 2}, for each row i of ``x[rows]``."""
+    K = _kernels()
+    if K is not None:
+        return K.row_distances(x, rows, z, p)
     acc = np.zeros(_n_rows(x, rows))
     for sl in _blocks(acc.size, x.shape[1]):
         diff = _take(x, rows, sl).astype(np.float64)
@@ -200,6 +236,9 @@ def _weighted_sum(
     x: np.ndarray, rows: np.ndarray | None, w: np.ndarray, center: np.ndarray | None = None
 ) -> np.ndarray:
     """``sum_i w_i (x_i - center)`` over the rows of ``x[rows]``, in float64, ``(d,)``."""
+    K = _kernels()
+    if K is not None:
+        return K.weighted_sum(x, rows, w, center)
     out = np.empty(x.shape[1])
     for sl in _blocks(w.size, x.shape[1]):
         block = _take(x, rows, sl).astype(np.float64)
@@ -398,9 +437,15 @@ class TrimmedMean(_WithF):
     def _aggregate(self, x, ok):
         n, d = x.shape
         f = self.f
+        K = _kernels()
+        if K is not None:
+            return K.order_stats(x, None, median=False, lo=f, hi=n - f)
         out = np.empty(d)
-        for sl in _blocks(n, d):
-            out[sl] = _sorted_block(x, None, sl, not ok.all())[f : n - f].mean(axis=0)
+        for sl in _blocks(n, d, _SORT_CHUNK):
+            block = _sorted_block(x, None, sl, not ok.all())
+            # the float64 sum in ascending order (cumsum adds sequentially even when the block
+            # is one column wide, where numpy's mean would switch to pairwise summation)
+            out[sl] = np.cumsum(block[f : n - f], axis=0, dtype=np.float64)[-1] / (n - 2 * f)
         return out
 
 
@@ -555,8 +600,8 @@ class Bulyan(_WithF):
         theta = selected.size
         keep = theta - 2 * self.f
         out = np.empty(x.shape[1])
-        for sl in _blocks(theta, x.shape[1]):
-            s = _sorted_block(x, selected, sl, False)
+        for sl in _blocks(theta, x.shape[1], _SORT_CHUNK):
+            s = _sorted_block(x, selected, sl, False).astype(np.float64)
             med = _midpoint(s[(theta - 1) // 2], s[theta // 2])
             # The `keep` values closest to the median are a window s[lo : lo + keep]
             # of the sorted column: the window whose farther end is nearest to the

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["allocation_matrix", "bound_vs_exact", "mc_vs_exact", "new_axes", "training_curves",
-           "cost_curves", "cost_terms", "SCHEME_COLORS", "RULE_COLORS"]
+           "cost_curves", "cost_terms", "peer_ratios", "SCHEME_COLORS", "RULE_COLORS"]
 
 #: One colour per method, keyed by its id (:mod:`electionlib.methods`).
 SCHEME_COLORS = {
@@ -204,4 +204,32 @@ def cost_terms(rows, ax=None, title=None, terms=("compute", "encode", "upload", 
         ax.text(1.01, i, f"{t:.3g} s", va="center", fontsize=7)
     ax.set(xlim=(0, 1.25), xlabel="share of the step time", title=title)
     ax.invert_yaxis()
+    return ax
+
+
+def peer_ratios(table, ax=None, title=None, target: float = 1.0):
+    """Horizontal bars: electionlib's time over a peer library's per rule, one bar per
+    ``(n, d)``, with the spread of the repeats' ratios as error bars and the target line.
+
+    Reads a :func:`electionlib.perf.peer_table` (columns ``label, n, d, ratio, ratio_lo,
+    ratio_hi, peer``); bars left of the line are cases where electionlib is faster.
+    """
+    ax = _ax(ax)
+    labels = list(dict.fromkeys(table["label"]))
+    shapes = list(dict.fromkeys(zip(table["n"], table["d"], strict=True)))
+    h = 0.8 / max(len(shapes), 1)
+    for k, (n, d) in enumerate(shapes):
+        sub = table[(table["n"] == n) & (table["d"] == d)].set_index("label")
+        ys = [i + (k - (len(shapes) - 1) / 2) * h for i, lab in enumerate(labels)
+              if lab in sub.index]
+        sub = sub.loc[[lab for lab in labels if lab in sub.index]]
+        err = np.vstack([sub["ratio"] - sub["ratio_lo"], sub["ratio_hi"] - sub["ratio"]])
+        ax.barh(ys, sub["ratio"], height=h, xerr=err, capsize=2, label=f"n={n}, d={d:,}")
+    ax.axvline(target, color="black", lw=1, ls="--")
+    ax.set_yticks(range(len(labels)), labels)
+    ax.invert_yaxis()
+    peer = table["peer"].iloc[0] if len(table) else "peer"
+    ax.set(xscale="log", xlabel=f"electionlib time / {peer} time (median, spread)",
+           title=title or f"robust aggregators vs {peer}")
+    ax.legend(fontsize=7)
     return ax

@@ -644,3 +644,134 @@ def test_brsgd_requires_f_below_beta_m(f, beta, need):
     assert A.requires("brsgd", f, beta=beta) == need
     b = Fraction(beta).limit_denominator(1000)
     assert f < b * need and not f < b * (need - 1)
+
+
+# --------------------------------------------------------------------------- compiled passes
+
+
+def _both_paths(monkeypatch, fn):
+    """``fn()`` with the compiled passes, then with the numpy path."""
+    monkeypatch.setattr(A, "USE_KERNELS", True)
+    a = fn()
+    monkeypatch.setattr(A, "USE_KERNELS", False)
+    b = fn()
+    return a, b
+
+
+def _hostile_inputs(seed: int, trials: int):
+    """Random (n, d) inputs of both dtypes with ties, NaN/inf entries and whole bad rows."""
+    rng = np.random.default_rng(seed)
+    for t in range(trials):
+        n = int(rng.integers(1, 70))
+        d = int(rng.choice([1, 7, 128, 129, 2047, 2049, 5000]))
+        dt = np.float32 if t % 2 else np.float64
+        x = (rng.standard_normal((n, d)) * rng.choice([1e-3, 1.0, 1e3])).astype(dt)
+        if t % 3 == 0:
+            x[:, : d // 2] = np.round(x[:, : d // 2])  # many exact ties (and both signed zeros)
+        if t % 5 == 0:
+            x[rng.integers(0, n), rng.integers(0, d)] = np.nan
+        if t % 7 == 0:
+            x[rng.integers(0, n)] = rng.choice([np.inf, -np.inf])
+        yield x
+
+
+def test_compiled_kernels_are_available_in_the_project_environment():
+    from electionlib import _agg_kernels as K
+
+    assert K.available(), "numba should import in the project's environment"
+    assert A._kernels() is K
+
+
+@pytest.mark.parametrize("m", range(1, 13))
+def test_sorting_network_sorts_every_zero_one_column(m):
+    # The 0-1 principle: a comparator network that sorts every 0/1 input sorts every input.
+    from itertools import product
+
+    from electionlib import _agg_kernels as K
+
+    pairs = K.network(m)
+    assert all(0 <= i < j < m for i, j in pairs)
+    for bits in product((0, 1), repeat=m):
+        a = list(bits)
+        for i, j in pairs:
+            if a[j] < a[i]:
+                a[i], a[j] = a[j], a[i]
+        assert a == sorted(a)
+
+
+@pytest.mark.parametrize("m", [13, 16, 17, 49, 64, 100, 101, 255, 256])
+def test_sorting_network_sorts_random_columns(m):
+    from electionlib import _agg_kernels as K
+
+    a = np.random.default_rng(m).standard_normal((m, 200))
+    for i, j in K.network(m):
+        a[i], a[j] = np.minimum(a[i], a[j]), np.maximum(a[i], a[j])
+    assert np.array_equal(a, np.sort(a, axis=0))
+
+
+@pytest.mark.parametrize("name, params", [("median", {}), ("trimmed_mean", {"f": 0}),
+                                          ("trimmed_mean", {"f": 3}), ("bulyan", {"f": 1}),
+                                          ("brsgd", {})])
+def test_compiled_order_statistics_equal_the_numpy_path(monkeypatch, name, params):
+    for x in _hostile_inputs(1, 60):
+        n = x.shape[0]
+        if n < A.requires(name, params.get("f", 0), **{k: w for k, w in params.items()
+                                                          if k != "f"}):
+            continue
+        agg = A.get(name, **params)
+        a, b = _both_paths(monkeypatch, lambda agg=agg, x=x: agg(x))
+        assert a.dtype == b.dtype == x.dtype
+        assert np.array_equal(a, b, equal_nan=True), (name, x.shape, x.dtype)
+
+
+def test_compiled_median_orders_nan_as_plus_infinity(monkeypatch):
+    x = np.array([[np.nan, 1.0], [0.0, np.nan], [2.0, 3.0]], dtype=np.float32)
+    a, b = _both_paths(monkeypatch, lambda: A.get("median")(x))
+    assert a.tolist() == b.tolist() == [2.0, 3.0]
+    x = np.array([[np.nan], [np.nan], [1.0]])
+    a, b = _both_paths(monkeypatch, lambda: A.get("trimmed_mean", f=0)(x))
+    assert a.tolist() == b.tolist() == [np.inf]
+
+
+@pytest.mark.parametrize("name, params", [("geometric_median", {}),
+                                          ("centered_clipping", {"tau": 3.0, "iterations": 2})])
+def test_compiled_passes_agree_with_the_numpy_path_to_rounding(monkeypatch, name, params):
+    for x in _hostile_inputs(2, 40):
+        a, b = _both_paths(monkeypatch, lambda x=x: A.get(name, **params)(x))
+        fin = np.isfinite(b)
+        assert np.array_equal(fin, np.isfinite(a))
+        if x.dtype == np.float32:
+            np.testing.assert_array_max_ulp(a[fin], b[fin], maxulp=2)
+        else:
+            scale = max(float(np.max(np.abs(b[fin]), initial=0.0)), 1e-300)
+            assert float(np.max(np.abs(a[fin] - b[fin]), initial=0.0)) <= 1e-9 * scale
+
+
+def test_compiled_finite_rows_and_distances_equal_numpy(monkeypatch):
+    for x in _hostile_inputs(3, 30):
+        a, b = _both_paths(monkeypatch, lambda x=x: A._finite_rows(x))
+        assert a.dtype == bool and a.tolist() == b.tolist()
+        good = np.flatnonzero(a)
+        if good.size == 0:
+            continue
+        z = np.random.default_rng(0).standard_normal(x.shape[1])
+        for p in (1, 2):
+            a, b = _both_paths(monkeypatch,
+                               lambda x=x, p=p, good=good, z=z: A._distances(x, good, z, p))
+            np.testing.assert_allclose(a, b, rtol=1e-12)
+        w = np.random.default_rng(1).random(good.size)
+        a, b = _both_paths(monkeypatch, lambda x=x, good=good, w=w, z=z:
+                           A._weighted_sum(x, good, w, center=z))
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12 * float(np.abs(b).max()))
+
+
+def test_numba_switched_off_by_environment_leaves_the_numpy_path():
+    import os
+    import subprocess
+    import sys
+
+    code = ("from electionlib import aggregators as A, _agg_kernels as K; import numpy as np;"
+            "print(K.available(), A._kernels(), A.get('median')(np.eye(3)).tolist())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "ELECTIONLIB_NUMBA": "0"})
+    assert out.stdout.strip() == "False None [0.0, 0.0, 0.0]"

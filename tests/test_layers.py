@@ -15,8 +15,8 @@ PKG = Path(__file__).resolve().parents[1] / "electionlib"
 
 #: Bottom to top. A module may import its own layer and the layers below it.
 LAYERS = [
-    ("foundations", {"_validate", "_names", "_kernels", "_progress", "mpi_transport",
-                     "experiments", "methods", "profiles", "plots"}),
+    ("foundations", {"_validate", "_names", "_kernels", "_agg_kernels", "_vote_kernels",
+                     "_progress", "mpi_transport", "experiments", "methods", "profiles", "plots"}),
     ("maths", {"codes", "votes", "tolerance", "theory", "aggregators", "draco", "attacks",
                "montecarlo"}),
     ("data and models", {"data", "sampling", "models"}),
@@ -31,6 +31,10 @@ LAYER = {m: i for i, (_, mods) in enumerate(LAYERS) for m in mods}
 #: Function-level imports that are allowed, with the reason.
 LAZY = {
     ("votes", "_kernels"): "numba's import costs start-up time; compiled kernels are optional",
+    ("aggregators", "_agg_kernels"): "numba's import costs start-up time; the compiled passes "
+                                     "are optional",
+    ("votes", "_vote_kernels"): "numba's import costs start-up time; the compiled count is "
+                                "optional",
 }
 
 

@@ -374,3 +374,107 @@ def test_the_command_line_starts_without_scipy_stats_pandas_or_torch():
                          timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+# --------------------------------------------------------------------------- peer comparison
+
+from electionlib.perf import peers as P  # noqa: E402
+
+TINY = ((15, 3_000), (49, 700), (20, 3_000))
+
+
+def test_peer_harness_runs_against_the_stub_and_outputs_agree_where_definitions_match():
+    t = P.peer_table(P.StubPeer(), TINY, repeats=2)
+    assert len(t) == len(TINY) * len(P.PEER_RULES)
+    assert set(t["rule"]) == {r.rule for r in P.PEER_RULES}
+    assert (t["ratio"] > 0).all() and (t["ratio_lo"] <= t["ratio"]).all()
+    assert (t["ratio"] <= t["ratio_hi"]).all()
+    same = t[t["max_rel_diff"].notna()]
+    # the stub follows ByzFL's definitions; like-with-like (Krum at f + 1, Multi-Krum with
+    # m = n - f - 1, a shared centre for clipping) makes the outputs agree to float32 rounding
+    assert set(same["rule"]) == {"median", "trimmed_mean", "krum", "multi_krum",
+                                 "centered_clipping"}
+    assert (same["max_rel_diff"] <= 1e-5).all(), same[["rule", "n", "max_rel_diff"]]
+    gm = t[t["rule"].str.startswith("geometric_median")]
+    assert gm["max_rel_diff"].isna().all()
+    assert (gm["ours_gap"] >= -1e-9).all() and (gm["peer_gap"] >= -1e-9).all()
+    # electionlib at its defaults converges further than 3 Weiszfeld steps from 0
+    dflt = gm[gm["rule"] == "geometric_median"]
+    assert (dflt["ours_gap"] < dflt["peer_gap"]).all()
+
+
+def test_krum_like_with_like_fails_without_the_neighbour_shift():
+    # Guard of the comparison's definition: a Krum that scores n - f - 1 neighbours (ByzFL's)
+    # picks electionlib's row on every input when run at f + 1, and not when run at f.
+    from electionlib import aggregators as A
+
+    def byzfl_krum(x, f):  # n - f - 1 neighbours, as ByzFL's Krum
+        d2 = ((x[:, None, :].astype(np.float64) - x[None]) ** 2).sum(-1)
+        return x[np.argmin(np.sort(d2, axis=1)[:, 1 : x.shape[0] - f].sum(1))]
+
+    differ = 0
+    for seed in range(60):
+        x = np.random.default_rng(seed).standard_normal((9, 3)) ** 3
+        ours = A.get("krum", f=2)(x)
+        assert np.array_equal(ours, byzfl_krum(x, 3)), seed
+        differ += not np.array_equal(ours, byzfl_krum(x, 2))
+    assert differ >= 5
+
+
+def test_peer_ratio_pairs_each_repeat_and_uses_the_given_clock():
+    now = [0.0]
+
+    class SlowStub(P.StubPeer):
+        name = "slow stub"
+
+        def median(self, x, f, centre):
+            now[0] += 2.0  # the peer takes 2 s of the fake clock, electionlib none
+            return super().median(x, f, centre)
+
+    t = P.peer_table(SlowStub(), ((15, 100),), repeats=5, rules=["median"],
+                     clock=lambda: now[0])
+    r = t.iloc[0]
+    assert (r.peer_s, r.ours_s, r.ratio, r.repeats) == (2.0, 0.0, 0.0, 5)
+
+
+def test_peer_targets_say_met_and_not_met_and_judge_agreement():
+    def row(ratio, diff):
+        return dict(rule="median", label="median", n=15, d=10, ratio=ratio, ratio_lo=ratio / 2,
+                    ratio_hi=ratio * 2, repeats=7, max_rel_diff=diff, peer="p")
+
+    t = P.peer_targets(pd.DataFrame([row(0.5, 0.0), row(1.0, np.nan), row(1.01, 1e-3)]))
+    assert t["met"].tolist() == [True, True, True, False, False]
+    assert t["target"].str.contains("outputs agree").tolist() == [False, True, False, False, True]
+    assert "spread 0.51-2.02" in t["note"].iloc[3]
+
+
+def test_load_byzfl_skips_the_package_init(tmp_path, monkeypatch):
+    # A wheel-shaped folder whose package __init__ files fail like ByzFL's (torchvision).
+    pkg = tmp_path / "byzfl"
+    (pkg / "aggregators").mkdir(parents=True)
+    (pkg / "utils").mkdir()
+    (pkg / "__init__.py").write_text("raise ImportError('torchvision')\n")
+    (pkg / "aggregators" / "__init__.py").write_text("raise ImportError('torchvision')\n")
+    (pkg / "utils" / "__init__.py").write_text("")
+    (pkg / "utils" / "misc.py").write_text("SCALE = 2\n")
+    (pkg / "aggregators" / "aggregators.py").write_text(
+        "import numpy as np\nfrom byzfl.utils.misc import SCALE\n"
+        "class Median:\n    def __call__(self, v):\n        return SCALE * np.median(v, 0)\n")
+    for name in [m for m in sys.modules if m == "byzfl" or m.startswith("byzfl.")]:
+        monkeypatch.delitem(sys.modules, name)
+    mod = P.load_byzfl(tmp_path)
+    assert mod.Median()(np.array([[1.0], [3.0], [4.0]])).tolist() == [6.0]
+    assert P.fetch_byzfl(tmp_path, download=False) == tmp_path
+    assert P.fetch_byzfl(tmp_path / "absent", download=False) is None
+    for name in [m for m in sys.modules if m == "byzfl" or m.startswith("byzfl.")]:
+        del sys.modules[name]  # not monkeypatch: its undo would bring the fake modules back
+
+
+@pytest.mark.skipif(P.fetch_byzfl(download=False) is None,
+                    reason="ByzFL's wheel is not in the cache (python benchmarks/bench_peers.py "
+                           "fetches it); it is not a dependency of the project")
+def test_byzfl_smoke_outputs_agree_where_definitions_match():
+    peer = P.ByzFLPeer(P.load_byzfl(P.fetch_byzfl(download=False)))
+    t = P.peer_table(peer, ((15, 2_000),), repeats=1)
+    same = t[t["max_rel_diff"].notna()]
+    assert len(same) == 5 and (same["max_rel_diff"] <= 1e-5).all(), same

@@ -18,6 +18,8 @@ measured in the same table, i.e. in the same run on the same machine, on the sam
 * :func:`targets` -- one row per performance target of the project, met or not;
 * :func:`startup_table`, :func:`startup_targets` -- the command line's start-up time over
   ``import numpy``'s, interleaved fresh interpreters;
+* :func:`peer_table`, :func:`peer_targets` -- the robust aggregators side by side with a
+  peer library's (ByzFL, loaded by path from its wheel; :mod:`electionlib.perf.peers`);
 * :func:`run_benchmarks` -- all of the above at a profile's sizes (:data:`SIZES`), cached as
   CSV under ``results/bench/<profile>/`` with a ``machine.json``.
 
@@ -39,6 +41,15 @@ import pandas as pd
 from .. import _validate as v
 from ..experiments import atomic_write_text, results_dir
 from .fits import PowerFit, fit_loglog, fit_power, power_table
+from .peers import (
+    PEER_TARGET,
+    ByzFLPeer,
+    StubPeer,
+    fetch_byzfl,
+    load_byzfl,
+    peer_table,
+    peer_targets,
+)
 from .startup import STARTUP_TARGET, startup_table, startup_targets
 from .tables import (
     AGG_COLUMNS,
@@ -54,6 +65,13 @@ from .timing import median_time
 
 __all__ = [
     "SIZES",
+    "PEER_TARGET",
+    "ByzFLPeer",
+    "StubPeer",
+    "fetch_byzfl",
+    "load_byzfl",
+    "peer_table",
+    "peer_targets",
     "startup_table",
     "startup_targets",
     "STARTUP_TARGET",
