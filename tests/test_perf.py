@@ -478,3 +478,19 @@ def test_byzfl_smoke_outputs_agree_where_definitions_match():
     t = P.peer_table(peer, ((15, 2_000),), repeats=1)
     same = t[t["max_rel_diff"].notna()]
     assert len(same) == 5 and (same["max_rel_diff"] <= 1e-5).all(), same
+
+
+@pytest.mark.slow
+def test_bench_peers_quick_smoke_against_the_stub():
+    """The peer benchmark runs end to end against the stub peer (no ByzFL needed) and prints
+    one time target per (rule, shape) and an agreement target where the definitions match."""
+    env = dict(os.environ, ELECTIONLIB_QUIET="1", OMP_NUM_THREADS="1")
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_peers.py"), "--quick",
+                          "--stub"], capture_output=True, text=True, timeout=300, env=env,
+                         cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("target ")]
+    assert len([ln for ln in lines if "time / stub" in ln]) == 3 * len(P.PEER_RULES)
+    assert len([ln for ln in lines if "outputs agree" in ln]) == 3 * 5
+    assert all(re.search(r"\(<= [0-9.e-]+\) (NOT )?MET -- ", ln) for ln in lines), lines
+    assert not [ln for ln in lines if "outputs agree" in ln and "NOT MET" in ln]
