@@ -1,9 +1,10 @@
 """Benchmark: the packed majority vote against numpy's float32 mean and a copy (targets).
 
 Measured side by side in one run and printed as ratios. The fast cases (majority, mean,
-copies) are timed round-robin -- each repeat runs every case once, in turn, after a warm-up --
-so that a busy machine slows them alike; each time is the median over the repeats, of the wall
-clock and of the thread's CPU time (the CPU ratio is the steadier one on a shared machine).
+copies, floors) are timed round-robin -- each repeat runs every case once, in turn, after a
+warm-up -- so that a busy machine slows them alike; each time is the median over the repeats, of
+the wall clock and of the calling thread's CPU time (the CPU ratio is the steadier one on a
+shared machine; for the compiled count on a large input it leaves out the helper thread's CPU).
 
   * el.votes.majority on n packed votes of d coordinates vs numpy.mean(axis=0) over the same
     votes as a float32 (n, d) array -- target: <= 0.25 (n=15, d=1.1e7);
@@ -11,11 +12,18 @@ clock and of the thread's CPU time (the CPU ratio is the steadier one on a share
     majority >= 100x faster (timed with fewer repeats: it takes seconds; on by default for
     n = 15 only, --median / --no-median to choose);
   * vs copying the packed input bytes, the memory-bandwidth anchor -- target: majority within
-    4x. The anchor is ``np.copyto(dst, packed)`` into a preallocated array: ``packed.copy()``
-    also pays for allocating (and, for large inputs, page-faulting) the destination on every
-    call, so it is printed beside it for reference only.
+    4x, and the compiled count (electionlib._vote_kernels, the default when numba is
+    available) at most 1x. The anchor is ``np.copyto(dst, packed)`` into a preallocated array:
+    ``packed.copy()`` also pays for allocating (and, for large inputs, page-faulting) the
+    destination on every call, so it is printed beside it for reference only;
+  * the numpy path of the same count (``votes.USE_VOTE_KERNEL = False``: the program run ufunc
+    call by ufunc call), beside the compiled one, and the compiled count confined to one
+    thread (``_vote_kernels.THREADS = 1``) when it would use more;
+  * read floors, the least work of reading the n rows and writing one: the XOR of the rows run
+    by the same compiled executor (same blocks, prefetch and threads; and on one thread), and
+    ``np.bitwise_xor.reduce(packed, axis=0)``.
 
-  python benchmarks/bench_majority.py [--n 15 [49 ...]] [--d 11000000] [--repeats 11]
+  python benchmarks/bench_majority.py [--n 15 49 101] [--d 11000000] [--repeats 11]
                                       [--median | --no-median] [--quick]
 """
 
@@ -61,22 +69,87 @@ def votes_and_floats(n: int, d: int, max_floats: float):
     return packed, as_float, want
 
 
+def numpy_path(fn):
+    """``fn`` with the count interpreted by numpy (the compiled executor switched off)."""
+    def call():
+        old = votes.USE_VOTE_KERNEL
+        votes.USE_VOTE_KERNEL = False
+        try:
+            return fn()
+        finally:
+            votes.USE_VOTE_KERNEL = old
+    return call
+
+
+def one_thread(fn):
+    """``fn`` with the compiled count confined to the calling thread."""
+    K = votes._vote_kernels()
+
+    def call():
+        old = K.THREADS
+        K.THREADS = 1
+        try:
+            return fn()
+        finally:
+            K.THREADS = old
+    return call
+
+
+def xor_floor(packed: np.ndarray, threads: int | None = 1):
+    """The XOR of the rows by the compiled executor (None without numba): the same column
+    blocks and prefetch as the count, the least work of reading n rows and writing one."""
+    K = votes._vote_kernels()
+    if not K.available():
+        return None
+    n, nb = packed.shape
+    if n == 1:
+        src = [(K.SRC_AND, 2, 2, 0)]
+    else:
+        src = [(K.SRC_XOR, 2, 3, 0)] + [(K.SRC_XOR, 0, 2 + i, 0) for i in range(2, n)]
+    prog = K.program(src, n, False, 0)
+    out = np.empty(nb, dtype=np.uint8)
+
+    def call():
+        old = K.THREADS
+        K.THREADS = threads
+        try:
+            K.run(prog, packed, None, None, out, None)
+        finally:
+            K.THREADS = old
+    call()
+    assert np.array_equal(out, np.bitwise_xor.reduce(packed, axis=0))
+    return call
+
+
 def run(n: int, d: int, repeats: int, median: bool, max_floats: float = 1.2e9) -> dict:
     packed, as_float, want = votes_and_floats(n, d, max_floats)
+    compiled = votes._use_vote_kernel()
+    slow = numpy_path(lambda: votes.majority(packed, d))
     assert np.array_equal(votes.majority(packed, d), want)  # correctness of what is timed
+    assert np.array_equal(slow(), want)
     dst = np.empty_like(packed)
     cases = {
         "majority": lambda: votes.majority(packed, d),
+        "numpy_path": slow,
         "copyto": lambda: np.copyto(dst, packed),
         "copy": packed.copy,
+        "xor_numpy": lambda: np.bitwise_xor.reduce(packed, axis=0),
     }
+    if compiled:
+        K = votes._vote_kernels()
+        threads = K._threads(packed.nbytes, packed.shape[1])
+        if threads > 1:
+            cases["one_thread"] = one_thread(lambda: votes.majority(packed, d))
+            cases["xor_threads"] = xor_floor(packed, None)
+        cases["xor_compiled"] = xor_floor(packed, 1)
     if as_float is not None:
         cases["mean"] = lambda: np.mean(as_float, axis=0)
     t = round_robin(cases, repeats)
     if median and as_float is not None:
         t.update(round_robin({"median": lambda: np.median(as_float, axis=0)}, max(1, repeats // 4)))
     return dict(n=n, d=d, t=t, packed_MB=packed.nbytes / 1e6, float_MB=4 * n * d / 1e6,
-                floats=as_float is not None)
+                floats=as_float is not None, compiled=compiled,
+                threads=threads if compiled else 1)
 
 
 def report(r: dict) -> None:
@@ -84,37 +157,60 @@ def report(r: dict) -> None:
     print(f"n={r['n']} d={r['d']:,}: packed votes {r['packed_MB']:.1f} MB, "
           f"float32 {r['float_MB']:.0f} MB" + ("" if r["floats"] else " (too big: not built)"))
     names = {
-        "majority": "majority (packed, bit-sliced)",
+        "majority": "majority (packed, bit-sliced)" + (
+            f" [{r['threads']} thr]" if r["compiled"] else " [numpy]"),
+        "one_thread": "majority, compiled, 1 thread",
+        "numpy_path": "majority, numpy path",
         "copyto": "np.copyto(dst, packed) [anchor]",
         "copy": "packed.copy() (allocates)",
+        "xor_threads": f"xor of the rows, {r['threads']} thr [floor]",
+        "xor_compiled": "xor of the rows, 1 thr [floor]",
+        "xor_numpy": "np.bitwise_xor.reduce(axis=0)",
         "mean": "numpy.mean(axis=0), float32",
         "median": "numpy.median(axis=0), float32",
     }
     for k, name in names.items():
         if k in t:
-            print(f"  {name:32s} {t[k][0] * 1e3:10.3f} ms wall {t[k][1] * 1e3:10.3f} ms cpu")
+            print(f"  {name:34s} {t[k][0] * 1e3:10.3f} ms wall {t[k][1] * 1e3:10.3f} ms cpu")
 
     def ratio(a, b):
         return t[a][0] / t[b][0], t[a][1] / t[b][1]
 
-    def line(label, a, b, target, ok):
+    def line(label, a, b, target=None, ok=None):
         w, c = ratio(a, b)
-        print(f"  {label:38s} {w:8.3f} wall {c:8.3f} cpu   target {target}: "
-              f"{'MET' if ok(w) else 'NOT MET'} (wall)")
+        verdict = "" if target is None else (
+            f"   target {target}: {'MET' if ok(w) else 'NOT MET'} (wall)")
+        print(f"  {label:40s} {w:8.3f} wall {c:8.3f} cpu{verdict}")
 
     if "mean" in t:
         line("majority / float32 mean", "majority", "mean", "<= 0.25", lambda x: x <= 0.25)
     if "median" in t:
         line("median / majority", "median", "majority", ">= 100", lambda x: x >= 100)
     line("majority / copyto of packed bytes", "majority", "copyto", "<= 4", lambda x: x <= 4)
+    if r["compiled"]:
+        line("majority (compiled) / copyto", "majority", "copyto", "<= 1", lambda x: x <= 1)
+    else:
+        print("  (numba unavailable: the compiled count's target <= 1 is not measured)")
+    line("majority, numpy path / copyto", "numpy_path", "copyto")
+    if "xor_threads" in t:
+        line(f"xor floor ({r['threads']} threads) / copyto", "xor_threads", "copyto")
+        line("majority (compiled) / its xor floor", "majority", "xor_threads")
+        line("majority (compiled, 1 thread) / copyto", "one_thread", "copyto")
+    if "xor_compiled" in t:
+        line("xor floor (1 thread) / copyto", "xor_compiled", "copyto")
+        if "one_thread" in t:
+            line("majority (1 thread) / its xor floor", "one_thread", "xor_compiled")
+        else:
+            line("majority (compiled) / its xor floor", "majority", "xor_compiled")
+    line("np.bitwise_xor.reduce / copyto", "xor_numpy", "copyto")
     w, c = ratio("majority", "copy")
-    print(f"  {'majority / packed.copy() (allocating)':38s} {w:8.3f} wall {c:8.3f} cpu   "
+    print(f"  {'majority / packed.copy() (allocating)':40s} {w:8.3f} wall {c:8.3f} cpu   "
           f"(fraction of copyto bandwidth: {t['copyto'][0] / t['majority'][0]:.0%})")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--n", type=int, nargs="+", default=[15])
+    ap.add_argument("--n", type=int, nargs="+", default=[15, 49, 101])
     ap.add_argument("--d", type=int, default=11_000_000)
     ap.add_argument("--repeats", type=int, default=11)
     ap.add_argument("--median", action=argparse.BooleanOptionalAction, default=None,

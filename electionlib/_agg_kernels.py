@@ -24,7 +24,8 @@ reassociation allowed), so they agree with the numpy path to float64 rounding (r
 ~1e-15); over the geometric median's iterations that stays below 1e-9 relative in float64,
 and float32 outputs differ by at most a unit or two in the last place (both tested). numba is
 optional: when it cannot be imported, or ``ELECTIONLIB_NUMBA=0`` is set, :func:`available` is
-False and the aggregators run their numpy path. The kernels compile on first use and are cached beside this file.
+False and the aggregators run their numpy path. The kernels compile on first use and are
+cached beside this file.
 """
 
 from __future__ import annotations

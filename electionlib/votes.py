@@ -31,6 +31,12 @@ built as ``ceil(log2(n+1))`` bit-planes by a carry-save adder network of
 byte-wide AND/OR/XOR (about ``5 n`` operations per 8 coordinates, each over a
 whole chunk of bytes), then compared with the threshold plane by plane, so the
 master does ``O(n)`` word operations per coordinate block and never unpacks.
+The network is compiled once per ``n`` (and kind of ``present``) into a straight-line
+program over rows. When numba is available (:data:`USE_VOTE_KERNEL`), the program runs in
+compiled code, :mod:`electionlib._vote_kernels`: one call over small column blocks (fused
+full adders, scratch rows kept in the core's caches, the input read once), a large input
+shared between two threads; otherwise numpy runs it ufunc call by ufunc call. Both run the
+same program and give the same bits.
 """
 
 from __future__ import annotations
@@ -180,10 +186,11 @@ def sign_bits(x, tie: str = "plus", rng=None):
 #
 # The master's count is compiled, once per (n, kind of ``present``), into a straight-line
 # program of bitwise ufunc calls over *slots*: the output chunk(s), the input rows (read
-# only, never copied) and a few scratch rows. The program is then run chunk by chunk (at
-# most ``_CHUNK_BYTES`` of every row at a time) so that the scratch rows stay in the core's
-# caches while the input streams through once. Every call writes into a preallocated slot
-# (``out=``): no temporaries are allocated in the loop.
+# only, never copied) and a few scratch rows. The compiled executor (_vote_kernels) runs it
+# when available; else :func:`_run` runs it chunk by chunk (at most ``_CHUNK_BYTES`` of every
+# row at a time) so that the scratch rows stay in the core's caches while the input streams
+# through once. Every call writes into a preallocated slot (``out=``): no temporaries are
+# allocated in the loop.
 #
 # Counting is a carry-save adder network: full adders (3 bits of one weight -> a sum of that
 # weight and a carry of the next, 5 ops) applied as soon as three bits of a weight are
@@ -495,6 +502,33 @@ def _run(ops, n_scratch: int, rows: list[np.ndarray], gt: np.ndarray, eq) -> Non
                 f(s[a], s[b], s[o])
 
 
+#: Run the master's count with the compiled executor of :mod:`electionlib._vote_kernels`
+#: (numba) when available; else (or when switched off, as tests do to compare both paths) the
+#: program is interpreted by numpy ufunc calls (:func:`_run`). Both give the same bits.
+USE_VOTE_KERNEL = True
+
+
+def _vote_kernels():
+    from . import _vote_kernels as K
+
+    return K
+
+
+def _use_vote_kernel() -> bool:
+    return USE_VOTE_KERNEL and _vote_kernels().available()
+
+
+_SRC_CODES = {_AND: 0, _OR: 1, _XOR: 2, _NOT: 3}  # the executor's SRC_AND ... SRC_NOT
+
+
+@functools.lru_cache(maxsize=256)
+def _kernel_program(n: int, packed_present: bool, want_eq: bool):
+    """The program of :func:`_compile`, converted for the compiled executor."""
+    ops, n_scratch = _compile(n, packed_present, want_eq)
+    src = [(_SRC_CODES[f], a, b, o) for f, a, b, o in ops]
+    return _vote_kernels().program(src, n, packed_present, n_scratch)
+
+
 def _present_rows(present, n: int, nb: int):
     """Normalise ``present`` to ``(row_mask (n,) bool or None, packed (n, nb) or None)``."""
     if present is None:
@@ -546,13 +580,8 @@ def _count_compare(packed_votes, present, want_eq: bool):
         V = np.ascontiguousarray(V)
     if pmask is not None and pmask.strides[1] != 1:
         pmask = np.ascontiguousarray(pmask)
-    if row_mask is not None and not row_mask.all():
-        rows = [V[i] for i in np.flatnonzero(row_mask)]
-    else:
-        rows = list(V)
-    m = len(rows)
-    if pmask is not None:
-        rows += list(pmask)
+    idx = np.flatnonzero(row_mask) if row_mask is not None and not row_mask.all() else None
+    m = n if idx is None else idx.size
     gt_out = np.empty(nb, dtype=np.uint8)
     eq_out = np.empty(nb, dtype=np.uint8) if want_eq else None
     if m == 0 or nb == 0:
@@ -560,6 +589,13 @@ def _count_compare(packed_votes, present, want_eq: bool):
         if eq_out is not None:
             eq_out[:] = 0xFF
         return gt_out, eq_out
+    if _use_vote_kernel():
+        prog = _kernel_program(m, pmask is not None, want_eq)
+        _vote_kernels().run(prog, V, idx, pmask, gt_out, eq_out)
+        return gt_out, eq_out
+    rows = list(V) if idx is None else [V[i] for i in idx]
+    if pmask is not None:
+        rows += list(pmask)
     ops, n_scratch = _compile(m, pmask is not None, want_eq)
     _run(ops, n_scratch, rows, gt_out, eq_out)
     return gt_out, eq_out

@@ -344,3 +344,175 @@ def test_numba_can_be_switched_off_by_environment():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "ELECTIONLIB_NUMBA": "0"})
     assert out.stdout.strip() == "False"
+
+
+# --------------------------------------------------------------------------- compiled count
+# The master's count run by the compiled executor (electionlib._vote_kernels) against the numpy
+# path (the same program, interpreted ufunc by ufunc) and a brute-force count.
+
+from electionlib import _vote_kernels as VK  # noqa: E402
+
+
+def numpy_path(fn):
+    """``fn()`` with the count run by the numpy path (the compiled executor switched off)."""
+    old = V.USE_VOTE_KERNEL
+    try:
+        V.USE_VOTE_KERNEL = False
+        return fn()
+    finally:
+        V.USE_VOTE_KERNEL = old
+
+
+def present_cases(rng, n, d):
+    """(name, argument) for every kind of ``present``: None, (n,) masks (a few rows missing,
+    all False, a single True) and a packed (n, nb) mask of random density."""
+    rows = np.ones(n, bool)  # (few missing rows: the programs for n - 1, n - 2 are still cached)
+    rows[rng.integers(n, size=rng.integers(1, 3))] = False
+    one = np.zeros(n, bool)
+    one[rng.integers(n)] = True
+    dense = rng.random((n, d)) < rng.choice([0.2, 0.6, 0.9, 1.0])
+    return [("none", None), ("rows", rows), ("no row", np.zeros(n, bool)), ("one row", one),
+            ("packed", np.packbits(dense, axis=1))]
+
+
+def test_compiled_count_is_the_numpy_count_for_every_n(monkeypatch):
+    """Bit-identical gt and eq (count_compare and majority with ties) for n = 1..255, every
+    kind of present, d odd, even, not a multiple of 8, and over many column blocks + a tail."""
+    assert V._use_vote_kernel()
+    monkeypatch.setattr(VK, "BLOCK_BYTES", 24)  # many blocks (and a tail) at a small d
+    rng = np.random.default_rng(2024)
+    dims = [1, 2, 7, 8, 9, 64, 130, 203, 8 * 24 * 3, 8 * 24 * 5 + 3, 1001]
+    for n in range(1, 256):
+        d = dims[n % len(dims)]
+        votes = np.packbits(rng.random((n, d)) < rng.choice([0.5, 0.1, 0.9]), axis=1)
+        votes.flags.writeable = False  # neither path may write into its input
+        tail = V._tail_mask(d)
+        for name, arg in present_cases(rng, n, d):
+            fast = V.count_compare(votes, arg), V.majority(votes, d, arg, return_ties=True)
+            gt, eq = numpy_path(lambda arg=arg, votes=votes: V.count_compare(votes, arg))
+            gt_bits, eq_bits = gt.copy(), eq.copy()  # majority: the same, padding bits cleared
+            gt_bits[-1] &= tail
+            eq_bits[-1] &= tail
+            for f, s in zip(fast, [(gt, eq), (gt_bits, eq_bits)], strict=True):
+                np.testing.assert_array_equal(f[0], s[0], err_msg=f"gt n={n} d={d} {name}")
+                np.testing.assert_array_equal(f[1], s[1], err_msg=f"eq n={n} d={d} {name}")
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 15, 16, 49, 64, 101, 128, 200, 255])
+def test_compiled_count_matches_brute_force(n, monkeypatch):
+    """Against unpack-and-sum, including the gt-only program of majority(return_ties=False)
+    and input rows given in reverse (a negative row stride, no copy)."""
+    monkeypatch.setattr(VK, "BLOCK_BYTES", 40)
+    rng = np.random.default_rng(n)
+    d = 8 * 40 * 3 + 5
+    s = rng.random((n, d)) < 0.5
+    votes = np.packbits(s, axis=1)
+    for name, arg in present_cases(rng, n, d):
+        if arg is None:
+            pres = np.ones((n, d), bool)
+        elif arg.ndim == 1:
+            pres = np.repeat(arg[:, None], d, axis=1)
+        else:
+            pres = np.unpackbits(arg, axis=1, count=d).astype(bool)
+        want_gt, want_eq = reference_count_compare(s, pres)
+        bits, ties = V.majority(votes, d, arg, return_ties=True)
+        np.testing.assert_array_equal(np.unpackbits(bits, count=d).astype(bool), want_gt, name)
+        np.testing.assert_array_equal(np.unpackbits(ties, count=d).astype(bool), want_eq, name)
+        np.testing.assert_array_equal(V.majority(votes, d, arg), bits, name)
+        rev = None if arg is None else arg[::-1]
+        np.testing.assert_array_equal(V.majority(votes[::-1], d, rev, return_ties=True)[1],
+                                      ties, name)
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 30, 101])
+def test_compiled_count_in_threads_is_the_same(n, monkeypatch):
+    """Columns shared between threads in chunks (of 64 bytes here, each of blocks of 40 and a
+    tail): the same gt and eq as one thread and as the numpy path."""
+    monkeypatch.setattr(VK, "BLOCK_BYTES", 40)
+    monkeypatch.setattr(VK, "THREAD_MIN_BYTES", 1)
+    monkeypatch.setattr(VK, "THREAD_CHUNK_BYTES", 64)
+    rng = np.random.default_rng(n)
+    d = 8 * 64 * 7 + 3
+    votes = np.packbits(rng.random((n, d)) < 0.5, axis=1)
+    monkeypatch.setattr(VK, "THREADS", None)  # the CPUs this process may run on, at most 2
+    assert VK._threads(votes.nbytes, votes.shape[1]) == min(2, len(os.sched_getaffinity(0)))
+    for name, arg in present_cases(rng, n, d):
+        got = {}
+        for threads in (1, 3):
+            monkeypatch.setattr(VK, "THREADS", threads)
+            assert VK._threads(votes.nbytes, votes.shape[1]) == threads
+            got[threads] = V.count_compare(votes, arg)
+        slow = numpy_path(lambda arg=arg: V.count_compare(votes, arg))
+        for f in (got[1], got[3]):
+            np.testing.assert_array_equal(f[0], slow[0], err_msg=f"gt n={n} {name}")
+            np.testing.assert_array_equal(f[1], slow[1], err_msg=f"eq n={n} {name}")
+
+
+def test_count_takes_the_numpy_path_when_the_kernel_is_off(monkeypatch):
+    calls = []
+    real_run, real_kernel = V._run, VK.run
+    monkeypatch.setattr(V, "_run", lambda *a: calls.append("numpy") or real_run(*a))
+    monkeypatch.setattr(VK, "run", lambda *a: calls.append("kernel") or real_kernel(*a))
+    votes = V.pack(np.array([[1, 1, -1], [1, -1, -1], [-1, 1, -1]]))
+    for use in (True, False):
+        monkeypatch.setattr(V, "USE_VOTE_KERNEL", use)
+        assert V.unpack(V.majority(votes, 3), 3).tolist() == [1, 1, -1]
+    assert calls == ["kernel", "numpy"]
+
+
+def test_count_without_numba_takes_the_numpy_path():
+    import subprocess
+    import sys
+
+    code = ("import numpy as np; from electionlib import votes as V; "
+            "b = V.pack(np.array([[1, -1, 1], [1, -1, -1], [-1, 1, -1]])); "
+            "print(V._use_vote_kernel(), V.unpack(V.majority(b, 3), 3).tolist())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "ELECTIONLIB_NUMBA": "0"})
+    assert out.stdout.strip() == "False [1, -1, -1]"
+
+
+def test_compiled_count_fuses_the_full_adders():
+    """The carry-save network runs as fused full adders (about one op per vote), not 5 ops."""
+    prog = V._kernel_program(101, False, False)
+    fused = np.isin(prog.code, [VK.FA, VK.FA_S, VK.FA_Z, VK.FA_ZS, VK.MAJ, VK.MAJ_Z]).sum()
+    assert fused >= 90 and prog.code.size <= 110
+    assert prog.first.sum() == 101  # each vote row read (and prefetched) once
+
+
+def test_full_adder_is_not_fused_when_its_scratch_row_is_read_later():
+    # t = a ^ b; u = a & b; s = t ^ c; t &= c; u |= t -- then gt = t | s reads t: the five
+    # ops must run one by one (a fused adder never writes t)
+    X, A, O = VK.SRC_XOR, VK.SRC_AND, VK.SRC_OR
+    a, b, c, t, s, u = 2, 3, 4, 5, 6, 7
+    body = [(X, a, b, t), (A, a, b, u), (X, t, c, s), (A, t, c, t), (O, u, t, u)]
+    rng = np.random.default_rng(3)
+    votes = rng.integers(0, 256, size=(3, 50), dtype=np.uint8)
+    cases = [([(O, t, s, 0), (A, u, u, 1)], False), ([(O, u, s, 0), (A, u, u, 1)], True)]
+    for tail, fused in cases:
+        prog = VK.program(body + tail, 3, False, 3)
+        assert (VK.FA in prog.code) == fused
+        gt, eq = np.empty(50, np.uint8), np.empty(50, np.uint8)
+        VK.run(prog, votes, np.arange(3), None, gt, eq, block=16)
+        ufunc = {X: np.bitwise_xor, A: np.bitwise_and, O: np.bitwise_or}
+        want_gt, want_eq = np.empty(50, np.uint8), np.empty(50, np.uint8)
+        V._run([(ufunc[f], x, y, o) for f, x, y, o in body + tail], 3, list(votes),
+               want_gt, want_eq)
+        np.testing.assert_array_equal(gt, want_gt)
+        np.testing.assert_array_equal(eq, want_eq)
+
+
+def test_compiled_executor_refuses_bad_operands():
+    prog = V._kernel_program(3, True, True)
+    votes = np.zeros((3, 4), np.uint8)
+    gt, eq = np.empty(4, np.uint8), np.empty(4, np.uint8)
+    with pytest.raises(ValueError, match="presence rows"):
+        VK.run(prog, votes, np.arange(3), None, gt, eq)
+    with pytest.raises(ValueError, match="writes eq"):
+        VK.run(prog, votes, np.arange(3), votes, gt, None)
+    with pytest.raises(ValueError, match="row indices"):
+        VK.run(prog, votes, np.array([0, 1, 3]), votes, gt, eq)
+    with pytest.raises(ValueError, match="unit column stride"):
+        VK.run(prog, np.zeros((3, 8), np.uint8)[:, ::2], np.arange(3), votes, gt, eq)
+    with pytest.raises(ValueError, match="input rows"):
+        VK.program([(VK.SRC_AND, 0, 0, 2)], 3, False, 0)
