@@ -36,6 +36,7 @@ def main() -> None:
                     help="use ByzFL only if its wheel is already in the cache")
     a = ap.parse_args()
     shapes = peers.PEER_SHAPES
+    judged = True
     if a.quick:
         shapes, a.repeats = ((15, 20_000), (49, 5_000), (20, 20_000)), 3
     if a.stub:
@@ -46,8 +47,8 @@ def main() -> None:
             print(f"ByzFL {peers.BYZFL_VERSION} is not available (no cached wheel and "
                   f"{'no download asked' if a.no_download else 'the download failed'}); "
                   "comparing against the numpy stub peer instead: these ratios do not "
-                  "measure ByzFL")
-            peer = peers.StubPeer()
+                  "measure ByzFL, and no target is judged")
+            peer, judged = peers.StubPeer(), False
         else:
             print(f"ByzFL {peers.BYZFL_VERSION} loaded by path from {root}")
             peer = peers.ByzFLPeer(peers.load_byzfl(root))
@@ -59,7 +60,7 @@ def main() -> None:
         print(table[cols].to_string(index=False, float_format=lambda x: f"{x:.3g}"))
     print()
     for line in perf.format_targets(peers.peer_targets(table)):
-        print(line)
+        print(line if judged else "not judged (stub peer): " + line.split(" -- ")[0])
     gm = table[table["rule"].str.startswith("geometric_median")]
     if len(gm):
         print("\ngeometric median: objective sum_i ||x_i - z|| over its minimum, minus 1 "

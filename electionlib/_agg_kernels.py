@@ -50,6 +50,9 @@ __all__ = ["available", "finite_rows", "network", "order_stats", "row_distances"
 _SORT_COLS = 128
 #: Columns per block of the distance / weighted-sum passes (the centre's block stays in L1).
 _PASS_COLS = 2048
+#: Rows up to which the sorting network is used (it has O(m log^2 m) comparators; above this
+#: the aggregators sort with numpy, whose outputs are equal).
+MAX_NETWORK_ROWS = 256
 
 
 def available() -> bool:
@@ -84,7 +87,9 @@ def network(m: int) -> np.ndarray:
                         pairs.append((a, b))
             k //= 2
         p *= 2
-    return np.array(pairs, dtype=np.int64).reshape(-1, 2)
+    out = np.array(pairs, dtype=np.int64).reshape(-1, 2)
+    out.flags.writeable = False  # shared by every caller through the cache
+    return out
 
 
 if _NUMBA:
@@ -139,16 +144,17 @@ if _NUMBA:
             out[i] = 0.0
         for c0 in range(0, d, W):
             c1 = min(c0 + W, d)
+            zb = z[c0:c1]
             for i in range(m):
-                r = rows[i]
+                xr = x[rows[i], c0:c1]
                 s = 0.0
                 if p == 2:
-                    for j in range(c0, c1):
-                        t = np.float64(x[r, j]) - z[j]
+                    for j in range(c1 - c0):
+                        t = np.float64(xr[j]) - zb[j]
                         s += t * t
                 else:
-                    for j in range(c0, c1):
-                        s += abs(np.float64(x[r, j]) - z[j])
+                    for j in range(c1 - c0):
+                        s += abs(np.float64(xr[j]) - zb[j])
                 out[i] += s
         if p == 2:
             for i in range(m):
@@ -200,8 +206,12 @@ def _rows(x: np.ndarray, rows) -> np.ndarray:
 
 def order_stats(x: np.ndarray, rows, *, median: bool, lo: int = 0, hi: int = 0) -> np.ndarray:
     """Per column of ``x[rows]`` (NaN as +inf): the median (``median=True``), or the mean of
-    the sorted values ``lo..hi-1``; float64 ``(d,)``."""
+    the sorted values ``lo..hi-1``; float64 ``(d,)``. Needs ``1 <= len(rows) <=``
+    :data:`MAX_NETWORK_ROWS` and ``0 <= lo < hi <= len(rows)``."""
     r = _rows(x, rows)
+    if not 1 <= r.size <= MAX_NETWORK_ROWS or (not median and not 0 <= lo < hi <= r.size):
+        raise ValueError(f"order_stats needs 1 <= rows <= {MAX_NETWORK_ROWS} and "
+                         f"0 <= lo < hi <= rows, got rows={r.size}, lo={lo}, hi={hi}")
     out = np.empty(x.shape[1])
     _order_stats(x, r, network(r.size), lo, hi, median, out)
     return out

@@ -16,11 +16,12 @@ whole program runs in one compiled call per share of the columns:
 * the program runs over column blocks of :data:`BLOCK_BYTES`, so that the scratch rows stay in
   the core's L1/L2 caches while the input rows stream through once; the first read of an input
   row prefetches the same columns of its next block;
-* a large input is shared between :data:`THREADS` threads (the kernel releases the GIL), each
-  taking the next chunk of columns until none is left. Reading n rows in blocks is
-  memory-bound: on the project's 2-core machine one thread's read of the input alone (the XOR
-  of the rows, printed by the benchmark as the floor) takes 0.9-1.0x the copy, which leaves one
-  thread no room for the counting.
+* on request (:data:`THREADS`), a large input is shared between two threads (the kernel
+  releases the GIL), each taking the next chunk of columns until none is left. The default is
+  one thread. Reading n rows in blocks is memory-bound: on the project's 2-core machine one
+  thread's read of the input alone (the XOR of the rows, printed by the benchmark as the
+  floor) takes 0.9-1.1x the one-thread copy at n = 49 and 101, which leaves one thread no room
+  for the counting there.
 
 What it guarantees: the executor runs the very program the numpy path runs (a fused full adder
 computes, column by column, exactly the values of its five operations, the other operations are
@@ -88,8 +89,9 @@ PREFETCH_SEGMENT = 1024
 #: of 4 KiB apart make loads falsely wait for earlier stores to other rows (4K aliasing).
 SCRATCH_PAD = 64
 #: Threads one count may use, each on its own share of the columns (the kernel releases the
-#: GIL): None = the CPUs this process may run on, at most 2; 1 = the calling thread only.
-THREADS: int | None = None
+#: GIL): 1 (the default) = the calling thread only, as every other kernel of the project and
+#: the one-thread copy it is compared with; None = the CPUs this process may run on, at most 2.
+THREADS: int | None = 1
 #: Threads are only started for at least this many bytes of input (rows x columns): below it
 #: the input is likely to sit in the L3 cache, where a second thread was measured to cost more
 #: than it brings...

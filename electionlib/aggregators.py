@@ -32,8 +32,11 @@ Conventions shared by all rules:
 * **Compiled passes** -- when numba is available (:data:`USE_KERNELS`, and
   ``ELECTIONLIB_NUMBA=0`` switches it off), the median, trimmed mean, distances
   and weighted sums run the fused passes of :mod:`electionlib._agg_kernels`.
-  The median and trimmed mean equal the numpy path's outputs; the geometric
-  median and centered clipping agree with it to float64 rounding.
+  The median and trimmed mean equal the numpy path's outputs (``==``: where a
+  column holds both -0.0 and +0.0 the sign of a zero output may differ); the
+  geometric median and centered clipping agree with it to float64 rounding, and
+  so do BrSGD's l1 distances (its C1 test could flip only for a distance within
+  rounding of the threshold).
 * **Non-finite rows** -- a row with any NaN or +-inf entry is a malformed
   (Byzantine) message. ``mean`` propagates it (its output becomes
   non-finite: that is how the mean fails). Every other rule treats the row as
@@ -89,8 +92,9 @@ __all__ = [
 # Number of (row, column) entries handled at once by the block loops below:
 # 2**21 float64 values = 16 MiB per temporary.
 _CHUNK = 1 << 21
-# Entries per block of the numpy path's column sorts: 2**14 float32 values = 64 KiB, which
-# stays in the core's L2 (a sort along the rows touches every value of the block per column).
+# Entries per block of the numpy path's column sorts: 2**14 values = 64 KiB of float32 (128 KiB
+# of float64), which stays in the core's L2 (a sort along the rows touches every value of the
+# block per column).
 _SORT_CHUNK = 1 << 14
 
 #: Run the compiled passes of :mod:`electionlib._agg_kernels` when numba is available.
@@ -98,13 +102,14 @@ _SORT_CHUNK = 1 << 14
 USE_KERNELS = True
 
 
-def _kernels():
-    """The compiled passes, or None (numba absent or switched off)."""
+def _kernels(rows: int = 0):
+    """The compiled passes, or None (numba absent or switched off; or, for the order
+    statistics, ``rows`` above the sorting network's :data:`_agg_kernels.MAX_NETWORK_ROWS`)."""
     if not USE_KERNELS:
         return None
     from . import _agg_kernels as K
 
-    return K if K.available() else None
+    return K if K.available() and rows <= K.MAX_NETWORK_ROWS else None
 
 
 # --------------------------------------------------------------------------- helpers
@@ -204,10 +209,10 @@ def _median_rows(x: np.ndarray, rows: np.ndarray | None, nan_as_inf: bool = Fals
 
     Callers pass ``nan_as_inf=False`` only for finite rows (the compiled pass always orders
     NaN as +inf)."""
-    K = _kernels()
+    n = _n_rows(x, rows)
+    K = _kernels(n)
     if K is not None:
         return K.order_stats(x, rows, median=True)
-    n = _n_rows(x, rows)
     out = np.empty(x.shape[1])
     for sl in _blocks(n, x.shape[1], _SORT_CHUNK):
         block = _sorted_block(x, rows, sl, nan_as_inf)
@@ -437,7 +442,7 @@ class TrimmedMean(_WithF):
     def _aggregate(self, x, ok):
         n, d = x.shape
         f = self.f
-        K = _kernels()
+        K = _kernels(n)
         if K is not None:
             return K.order_stats(x, None, median=False, lo=f, hi=n - f)
         out = np.empty(d)
@@ -600,7 +605,7 @@ class Bulyan(_WithF):
         theta = selected.size
         keep = theta - 2 * self.f
         out = np.empty(x.shape[1])
-        for sl in _blocks(theta, x.shape[1], _SORT_CHUNK):
+        for sl in _blocks(theta, x.shape[1]):  # large blocks: a Python loop runs per block
             s = _sorted_block(x, selected, sl, False).astype(np.float64)
             med = _midpoint(s[(theta - 1) // 2], s[theta // 2])
             # The `keep` values closest to the median are a window s[lo : lo + keep]

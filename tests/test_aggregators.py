@@ -775,3 +775,16 @@ def test_numba_switched_off_by_environment_leaves_the_numpy_path():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "ELECTIONLIB_NUMBA": "0"})
     assert out.stdout.strip() == "False None [0.0, 0.0, 0.0]"
+
+
+def test_many_rows_take_the_numpy_sort_and_order_stats_checks_its_range():
+    from electionlib import _agg_kernels as K
+
+    x = np.random.default_rng(0).standard_normal((K.MAX_NETWORK_ROWS + 45, 3))
+    assert A._kernels(x.shape[0]) is None and A._kernels(K.MAX_NETWORK_ROWS) is K
+    assert np.array_equal(A.get("median")(x), np.median(x, axis=0))
+    with pytest.raises(ValueError, match="rows <= 256"):
+        K.order_stats(x, None, median=True)
+    with pytest.raises(ValueError, match="lo < hi"):
+        K.order_stats(x[:5], None, median=False, lo=3, hi=3)
+    assert not K.network(9).flags.writeable

@@ -27,6 +27,9 @@ Like with like, where the two libraries define a rule differently:
 * **Outputs.** ByzFL sums in float32 where electionlib sums in float64 and rounds once, so
   outputs agree to float32 rounding (relative 1e-5), not bit for bit.
 
+ByzFL's aggregators run on numpy arrays or torch tensors; they are given the same float32
+numpy arrays as electionlib, so what is timed is ByzFL's numpy path.
+
 Timing: every repeat runs each library once on the same array, in an order that alternates
 between repeats; the ratio of a repeat is electionlib's time over the peer's. A target (ratio
 ``<= 1``: at or ahead of the peer) counts as met only if the median of the repeats' ratios
@@ -35,6 +38,7 @@ meets it; the spread printed beside it is the lowest and highest ratio.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import statistics
 import subprocess
@@ -68,6 +72,11 @@ __all__ = [
 ]
 
 BYZFL_VERSION = "0.0.11"
+#: sha256 of ``byzfl-0.0.11-py3-none-any.whl`` as PyPI served it on 2026-12-02; a wheel with
+#: another digest is refused (its code would run in this process).
+BYZFL_SHA256 = "09b3cda93c78d0984637428097983b037cb6a674b448db3a4c716e2c68df7dc3"
+#: Seconds the wheel's download may take.
+FETCH_TIMEOUT_S = 120
 #: (n, d) of the comparison.
 PEER_SHAPES = ((15, 1_000_000), (49, 263_500), (20, 1_000_000))
 #: electionlib's time over the peer's: at or ahead of it.
@@ -94,12 +103,18 @@ def fetch_byzfl(dest: Path | None = None, *, download: bool = True) -> Path | No
     if not download:
         return None
     dest.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(
-        [sys.executable, "-m", "pip", "download", f"byzfl=={BYZFL_VERSION}", "--no-deps",
-         "--only-binary", ":all:", "-d", str(dest), "-q"],
-        capture_output=True, text=True)
-    wheels = sorted(dest.glob("byzfl-*.whl"))
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "pip", "download", f"byzfl=={BYZFL_VERSION}", "--no-deps",
+             "--only-binary", ":all:", "-d", str(dest), "-q"],
+            capture_output=True, text=True, timeout=FETCH_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        return None
+    wheels = sorted(dest.glob(f"byzfl-{BYZFL_VERSION}-*.whl"))
     if done.returncode != 0 or not wheels:
+        return None
+    if hashlib.sha256(wheels[0].read_bytes()).hexdigest() != BYZFL_SHA256:
+        wheels[0].unlink()
         return None
     with zipfile.ZipFile(wheels[0]) as z:
         z.extractall(dest)
@@ -225,11 +240,11 @@ class StubPeer:
         return x[np.argsort(self._scores(x, f), kind="stable")[: n - f - 1]].mean(axis=0)
 
     def geometric_median(self, x, f, centre):
-        z = np.zeros(x.shape[1], dtype=x.dtype)
+        # three Weiszfeld steps from the origin, distances floored at 0.1 (ByzFL's defaults)
+        z = np.zeros(x.shape[1])
         for _ in range(3):
-            b = np.maximum(np.linalg.norm(x - z, axis=1), 0.1)
-            w = (1.0 / x.shape[0]) / b
-            z = (x * w[:, None]).sum(axis=0) / w.sum()
+            w = 1.0 / np.maximum(np.sqrt(((x - z) ** 2).sum(axis=1)), 0.1)
+            z = w @ x / w.sum()
         return z
 
     def centered_clipping(self, x, f, centre):
