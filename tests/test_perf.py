@@ -494,3 +494,19 @@ def test_bench_peers_quick_smoke_against_the_stub():
     assert len([ln for ln in lines if "outputs agree" in ln]) == 3 * 5
     assert all(re.search(r"\(<= [0-9.e-]+\) (NOT )?MET -- ", ln) for ln in lines), lines
     assert not [ln for ln in lines if "outputs agree" in ln and "NOT MET" in ln]
+
+
+def test_majority_floor_table_and_targets():
+    t = perf.majority_floor_table((3, 16), 20_000, repeats=2)
+    assert t["n"].tolist() == [3, 16] and (t["majority_s"] > 0).all()
+    assert np.allclose(t["ratio"], t["majority_s"] / t["copyto_s"])
+    assert t["compiled"].all() and (t["floor_ratio"] > 0).all()
+
+    def row(ratio, floor):
+        return dict(n=49, d=10, majority_s=ratio, copyto_s=1.0, xor_floor_s=floor, ratio=ratio,
+                    floor_ratio=floor, compiled=True, repeats=7)
+
+    out = perf.majority_floor_targets(pd.DataFrame([row(0.7, 0.6), row(1.2, 1.1)]))
+    assert out["met"].tolist() == [True, False]
+    assert "longer than the copy" in out["note"].iloc[1]
+    assert "longer than the copy" not in out["note"].iloc[0]

@@ -18,6 +18,8 @@ measured in the same table, i.e. in the same run on the same machine, on the sam
 * :func:`targets` -- one row per performance target of the project, met or not;
 * :func:`startup_table`, :func:`startup_targets` -- the command line's start-up time over
   ``import numpy``'s, interleaved fresh interpreters;
+* :func:`majority_floor_table`, :func:`majority_floor_targets` -- the packed majority over
+  the copy of its input, beside its one-thread XOR read floor, n = 15, 49, 101;
 * :func:`peer_table`, :func:`peer_targets` -- the robust aggregators side by side with a
   peer library's (ByzFL, loaded by path from its wheel; :mod:`electionlib.perf.peers`);
 * :func:`run_benchmarks` -- all of the above at a profile's sizes (:data:`SIZES`), cached as
@@ -41,6 +43,7 @@ import pandas as pd
 from .. import _validate as v
 from ..experiments import atomic_write_text, results_dir
 from .fits import PowerFit, fit_loglog, fit_power, power_table
+from .floor import MAJORITY_COPY_TARGET, majority_floor_table, majority_floor_targets
 from .peers import (
     PEER_TARGET,
     ByzFLPeer,
@@ -65,6 +68,9 @@ from .timing import median_time
 
 __all__ = [
     "SIZES",
+    "MAJORITY_COPY_TARGET",
+    "majority_floor_table",
+    "majority_floor_targets",
     "PEER_TARGET",
     "ByzFLPeer",
     "StubPeer",
