@@ -499,9 +499,20 @@ def _run_threads(args, nb: int, threads: int) -> list[int]:
     helpers = [threading.Thread(target=work, args=(t,), daemon=True) for t in range(1, threads)]
     for th in helpers:
         th.start()
-    work(0)
-    for th in helpers:
-        th.join()
+    interrupted: BaseException | None = None
+    try:
+        work(0)
+    except BaseException as e:  # pragma: no cover - e.g. KeyboardInterrupt in the caller's share
+        interrupted = e
+    for th in helpers:  # the helpers read the caller's arrays by address: never leave before them
+        while th.is_alive():
+            try:
+                th.join()
+            except BaseException as e:  # pragma: no cover - interrupted while waiting
+                interrupted = interrupted or e
+                errors.append(e)  # the helpers stop at their next chunk
+    if interrupted is not None:  # pragma: no cover
+        raise interrupted
     if errors:  # pragma: no cover - a chunk failed: its columns are not written
         raise errors[0]
     return status

@@ -510,3 +510,33 @@ def test_majority_floor_table_and_targets():
     assert out["met"].tolist() == [True, False]
     assert "longer than the copy" in out["note"].iloc[1]
     assert "longer than the copy" not in out["note"].iloc[0]
+
+
+def test_byzfl_adapter_calls_each_rule_as_the_comparison_defines_it():
+    # A fake ByzFL module that records how the adapter builds each rule: Krum and Multi-Krum
+    # at f + 1, one clipping round with tau = 10 from the shared centre, the defaults elsewhere.
+    calls = []
+
+    def rule(name):
+        class Rule:
+            def __init__(self, **kw):
+                calls.append((name, kw))
+                self.m = None
+
+            def __call__(self, x):
+                calls.append((name, "m", None if self.m is None else float(self.m[0])))
+                return x[0]
+        return Rule
+
+    fake = type(sys)("fake_byzfl")
+    for name in ("Median", "TrMean", "Krum", "MultiKrum", "GeometricMedian", "CenteredClipping"):
+        setattr(fake, name, rule(name))
+    peer = P.ByzFLPeer(fake)
+    x, centre = np.ones((7, 3), dtype=np.float32), np.full(3, 0.5)
+    for method in ("median", "trimmed_mean", "krum", "multi_krum", "geometric_median",
+                   "centered_clipping"):
+        getattr(peer, method)(x, 2, centre)
+    built = dict(c for c in calls if c[1] != "m")
+    assert built == {"Median": {}, "TrMean": {"f": 2}, "Krum": {"f": 3}, "MultiKrum": {"f": 3},
+                     "GeometricMedian": {}, "CenteredClipping": {"L": 1, "tau": 10.0}}
+    assert ("CenteredClipping", "m", 0.5) in calls
