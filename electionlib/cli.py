@@ -125,6 +125,8 @@ def _train(args) -> int:
         quant_bits=args.quant_bits, lr=args.lr, batch=args.batch, epochs=args.epochs,
         seed=args.seed, weight_decay=args.weight_decay, lr_decay_epochs=args.lr_decay_epochs,
         empty_rows=args.empty_rows, amazon_rows=args.amazon_rows, device=args.device,
+        partition=args.partition, alpha=args.alpha,
+        labels_per_partition=args.labels_per_partition,
     )
     if args.agg_param:
         pairs = []
@@ -348,6 +350,15 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--device", default=None, choices=("cpu", "cuda"),
                    help="where gradients and evaluation run (default cpu; cuda for "
                         "paper-scale runs on a GPU); votes and aggregation stay on the CPU")
+    t.add_argument("--partition", default=None, choices=("iid", "dirichlet", "shards"),
+                   help="how the training examples are split into the k partitions: iid "
+                        "(default, the paper's), dirichlet (with --alpha: each class spread "
+                        "over the partitions with proportions from Dir(alpha)) or shards (with "
+                        "--labels-per-partition)")
+    t.add_argument("--alpha", type=float, default=None,
+                   help="Dirichlet concentration (> 0; inf: every partition the global mix)")
+    t.add_argument("--labels-per-partition", type=int, default=None,
+                   help="shards per partition for --partition shards (about that many labels)")
     t.add_argument("--amazon-rows", type=int, default=None,
                    help="amazon: the first q rows are the training set (default 26,325; "
                         "28,665 for fig6b)")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _validate as v
-from . import aggregators, codes, data, draco, models
+from . import aggregators, codes, data, draco, models, sampling
 from . import attacks as A
 from . import votes as V
 
@@ -50,6 +50,10 @@ class TrainConfig:
         device ["cpu"]: where the model's gradients and evaluation run (``"cuda"`` for
         paper-scale runs on a GPU: CIFAR-10 and ResNet-18). Votes, attacks and decoding
         run on the CPU (numpy) whatever the device; so does the sparse logistic regression.
+        partition ["iid"]: how the training examples are split into the ``k`` partitions
+        (:func:`electionlib.sampling.partition`): ``iid`` (the paper's), ``dirichlet`` (with
+        ``alpha``: per-class proportions from Dir(alpha)) or ``shards`` (with
+        ``labels_per_partition``); both backends split the same way.
     """
 
     dataset: str = "digits"
@@ -89,6 +93,9 @@ class TrainConfig:
     code_seed: int | None = None
     amazon_rows: int | None = None
     device: str = "cpu"
+    partition: str = "iid"
+    alpha: float | None = None
+    labels_per_partition: int | None = None
 
     def __post_init__(self):
         v.choice("dataset", self.dataset, data.DATASETS)
@@ -130,6 +137,19 @@ class TrainConfig:
         # whether this machine has the device is checked where a run starts
         # (electionlib.gradients.check_device): a config of a GPU run is still data here
         v.choice("device", self.device, DEVICES)
+        v.choice("partition", self.partition, sampling.PARTITION_SCHEMES)
+        if (self.partition == "dirichlet") != (self.alpha is not None):
+            raise ValueError(f"alpha={self.alpha!r} goes with partition='dirichlet' (and is "
+                             f"required there), got partition={self.partition!r}")
+        if self.alpha is not None and not (isinstance(self.alpha, float)
+                                           and self.alpha == float("inf")):
+            v.real("alpha", self.alpha, lo=0.0, lo_open=True)
+        if (self.partition == "shards") != (self.labels_per_partition is not None):
+            raise ValueError(f"labels_per_partition={self.labels_per_partition!r} goes with "
+                             f"partition='shards' (and is required there), got "
+                             f"partition={self.partition!r}")
+        if self.labels_per_partition is not None:
+            v.integer("labels_per_partition", self.labels_per_partition, lo=1)
         if not isinstance(self.lr_decay_epochs, tuple):
             raise ValueError(f"lr_decay_epochs={self.lr_decay_epochs!r} must be a tuple of "
                              f"epochs >= 0")
@@ -195,7 +215,8 @@ class TrainConfig:
 
 #: Fields added after results were first stored, with their defaults: omitted from
 #: :meth:`TrainConfig.to_dict` at the default, so older configurations keep their hash.
-LATE_FIELDS = {"empty_rows": "keep", "code_seed": None, "amazon_rows": None, "device": "cpu"}
+LATE_FIELDS = {"empty_rows": "keep", "code_seed": None, "amazon_rows": None, "device": "cpu",
+               "partition": "iid", "alpha": None, "labels_per_partition": None}
 
 
 def code_stream(cfg: TrainConfig, streams: dict) -> np.random.Generator:

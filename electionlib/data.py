@@ -46,7 +46,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import _validate as v
-from .sampling import PartitionSampler, partition  # the partitions live in their own module
+
+# the partitions live in their own module
+from .sampling import PARTITION_SCHEMES, PartitionSampler, label_mix, partition
 
 __all__ = [
     "DATASETS",
@@ -55,6 +57,8 @@ __all__ = [
     "read_idx",
     "amazon_features",
     "partition",
+    "PARTITION_SCHEMES",
+    "label_mix",
     "PartitionSampler",
     "FMNIST_FILES",
     "FMNIST_SHA256",

@@ -170,7 +170,9 @@ def setup(cfg: TrainConfig, params=None, dataset: data.Dataset | None = None):
                               rng=np.random.default_rng(st["data"]) if cfg.subsample else None,
                               **extra_load)
     k = cfg.k if cfg.k is not None else cfg.n
-    parts = sampling.partition(ds.n_train, k, np.random.default_rng(st["data"].spawn(1)[0]))
+    parts = sampling.partition(ds.y_train, k, np.random.default_rng(st["data"].spawn(1)[0]),
+                               scheme=cfg.partition, alpha=cfg.alpha,
+                               labels_per_partition=cfg.labels_per_partition)
     B = max(1, int(round(cfg.rho * cfg.batch)))
     sampler = sampling.PartitionSampler(parts, B, np.random.default_rng(st["sampler"]))
     extra = {"bias": False} if ds.name == "amazon" else {}  # the paper's d = 263,500

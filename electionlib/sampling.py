@@ -4,40 +4,141 @@ themselves (:mod:`electionlib.data`)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
 
 from . import _validate as v
 
-__all__ = ["partition", "PartitionSampler"]
+__all__ = ["partition", "PARTITION_SCHEMES", "label_mix", "PartitionSampler"]
 
 
-def partition(n_examples: int, k: int, rng) -> list[np.ndarray]:
-    """Split ``range(n_examples)`` into ``k`` disjoint partitions at random.
+PARTITION_SCHEMES = ("iid", "dirichlet", "shards")
 
-    A seeded permutation cut into ``k`` contiguous pieces whose sizes differ
-    by at most one (the first ``n_examples % k`` pieces get the extra example);
-    each piece is returned sorted.
+
+def partition(labels, k: int, rng, *, scheme: str = "iid", alpha: float | None = None,
+              labels_per_partition: int | None = None) -> list[np.ndarray]:
+    """Split the training examples into ``k`` disjoint partitions ``D_1, ..., D_k``.
+
+    ``labels`` are the training labels, one per example (their count is the number of
+    examples). Every scheme draws from ``rng`` only and returns ``k`` non-empty sorted int64
+    index arrays that together cover every example exactly once.
+
+    * ``"iid"`` (the paper's experiments): a seeded permutation of all examples cut into
+      ``k`` contiguous pieces whose sizes differ by at most one (the first
+      ``n_examples % k`` pieces get the extra example). The labels are not read.
+    * ``"dirichlet"`` (the per-class split of ByzFL and Flower Datasets): for each class
+      ``c`` in increasing order, proportions ``q_c ~ Dir(alpha 1_k)`` are drawn, the class's
+      examples are shuffled and cut at ``floor(cumsum(q_c) n_c)``. ``alpha -> 0`` sends each
+      class whole to one partition; ``alpha -> inf`` gives every partition the global label
+      mix (``alpha = inf`` is allowed: proportions exactly ``1/k``, a stratified split).
+    * ``"shards"`` (McMahan et al. 2017): the examples sorted by label (ties in a random
+      order) are cut into ``k * labels_per_partition`` contiguous shards of near-equal size
+      and each partition receives ``labels_per_partition`` shards at random: it then holds
+      ``labels_per_partition`` labels, one more for each shard that straddles a class
+      boundary.
+
+    No partition is left empty: while one is, it receives one example, drawn at random, from
+    the largest partition (a Dirichlet draw with small ``alpha`` and ``k`` above the number
+    of classes leaves some empty; the move is drawn from ``rng`` after the split).
 
     Args:
-        n_examples: number of training examples, >= 1.
+        labels: 1-D integer array ``(n_examples,)``, n_examples >= k.
         k: number of partitions, 1 <= k <= n_examples.
         rng: ``numpy.random.Generator`` or seed.
+        scheme: one of :data:`PARTITION_SCHEMES`.
+        alpha: Dirichlet concentration, > 0 (``"dirichlet"`` only, required there).
+        labels_per_partition: shards per partition, >= 1 with
+            ``k * labels_per_partition <= n_examples`` (``"shards"`` only, required there).
 
     Returns:
         List of ``k`` int64 index arrays covering ``range(n_examples)`` exactly once.
 
     Example:
-        >>> [p.tolist() for p in partition(7, 3, rng=0)]
+        >>> [p.tolist() for p in partition(np.zeros(7, int), 3, rng=0)]
         [[2, 3, 4], [5, 6], [0, 1]]
+        >>> y = np.repeat([0, 1, 2], 4)
+        >>> [sorted(set(y[p].tolist())) for p in partition(y, 3, rng=0, scheme="shards",
+        ...                                                   labels_per_partition=1)]
+        [[2], [1], [0]]
 
-    Reference: Section 2 (data partitions ``D_1, ..., D_k``; Remark 2 for k != n).
+    Reference: Section 2 (data partitions ``D_1, ..., D_k``; Remark 2 for k != n); the
+    Dirichlet split of Hsu et al. 2019 as ByzFL and Flower Datasets implement it per class;
+    the shards of McMahan et al. 2017.
     """
-    n_examples = v.integer("n_examples", n_examples, lo=1)
-    k = v.integer("k", k, lo=1, hi=n_examples)
-    perm = v.rng(rng).permutation(n_examples).astype(np.int64)
-    return [np.sort(p) for p in np.array_split(perm, k)]
+    scheme = v.choice("scheme", scheme, PARTITION_SCHEMES)
+    y = _labels(labels)
+    n = len(y)
+    k = v.integer("k", k, lo=1, hi=n)
+    if scheme != "dirichlet" and alpha is not None:
+        raise ValueError(f"alpha={alpha!r} applies to scheme='dirichlet' only, got "
+                         f"scheme={scheme!r}")
+    if scheme != "shards" and labels_per_partition is not None:
+        raise ValueError(f"labels_per_partition={labels_per_partition!r} applies to "
+                         f"scheme='shards' only, got scheme={scheme!r}")
+    gen = v.rng(rng)
+    if scheme == "iid":  # draw for draw the split every stored i.i.d. run was trained on
+        perm = gen.permutation(n).astype(np.int64)
+        return [np.sort(p) for p in np.array_split(perm, k)]
+    if scheme == "dirichlet":
+        if alpha is None:
+            raise ValueError("scheme='dirichlet' needs alpha, the concentration (> 0)")
+        a = alpha if isinstance(alpha, float) and alpha == math.inf else v.real(
+            "alpha", alpha, lo=0.0, lo_open=True)
+        owner = np.empty(n, np.int64)
+        for c in np.unique(y):
+            idx = np.flatnonzero(y == c)
+            idx = idx[gen.permutation(len(idx))]
+            q = np.full(k, 1.0 / k) if math.isinf(a) else gen.dirichlet(np.full(k, a))
+            cuts = np.floor(np.cumsum(q)[:-1] * len(idx)).astype(np.int64)
+            for j, piece in enumerate(np.split(idx, np.clip(cuts, 0, len(idx)))):
+                owner[piece] = j
+    else:
+        if labels_per_partition is None:
+            raise ValueError("scheme='shards' needs labels_per_partition, the shards (labels) "
+                             "per partition (>= 1)")
+        c = v.integer("labels_per_partition", labels_per_partition, lo=1, hi=n // k)
+        perm = gen.permutation(n)
+        order = perm[np.argsort(y[perm], kind="stable")]  # by label, ties at random
+        shards = np.array_split(order, k * c)
+        owner = np.empty(n, np.int64)
+        for s, piece in enumerate(gen.permutation(k * c)):
+            owner[shards[piece]] = s // c
+    sizes = np.bincount(owner, minlength=k)
+    while (sizes == 0).any():  # fill an empty partition from the largest one
+        empty, big = int(np.flatnonzero(sizes == 0)[0]), int(np.argmax(sizes))
+        members = np.flatnonzero(owner == big)
+        owner[members[gen.integers(len(members))]] = empty
+        sizes[empty], sizes[big] = 1, sizes[big] - 1
+    order = np.argsort(owner, kind="stable")
+    return [p.astype(np.int64) for p in np.split(order, np.cumsum(sizes)[:-1])]
+
+
+def _labels(labels) -> np.ndarray:
+    """The training labels as a 1-D integer array (``ValueError`` otherwise)."""
+    if isinstance(labels, (int, np.integer)) and not isinstance(labels, bool):
+        raise ValueError(f"labels={labels!r} must be the array of training labels, one per "
+                         f"example (for an i.i.d. split of n examples pass np.zeros(n, int))")
+    y = np.asarray(labels)
+    if y.ndim != 1 or y.size == 0 or not (np.issubdtype(y.dtype, np.integer)
+                                          or np.issubdtype(y.dtype, np.bool_)):
+        raise ValueError(f"labels must be a non-empty 1-D integer array, got shape {y.shape} "
+                         f"dtype {y.dtype}")
+    return y.astype(np.int64)
+
+
+def label_mix(labels, parts, n_classes: int | None = None) -> np.ndarray:
+    """Per partition, the share of each label: ``(k, n_classes)`` float64, rows sum to 1.
+
+    Example:
+        >>> label_mix(np.array([0, 0, 1, 1]), [np.array([0, 1, 2]), np.array([3])]).tolist()
+        [[0.6666666666666666, 0.3333333333333333], [0.0, 1.0]]
+    """
+    y = _labels(labels)
+    c = int(y.max()) + 1 if n_classes is None else v.integer("n_classes", n_classes, lo=1)
+    counts = np.stack([np.bincount(y[np.asarray(p)], minlength=c)[:c] for p in parts])
+    return counts / counts.sum(axis=1, keepdims=True)
 
 
 class PartitionSampler:
@@ -66,7 +167,7 @@ class PartitionSampler:
         drop_last: see above.
 
     Example:
-        >>> s = PartitionSampler(partition(10, 2, rng=0), batch=2, rng=1)
+        >>> s = PartitionSampler(partition(np.zeros(10, int), 2, rng=0), batch=2, rng=1)
         >>> s.next().shape
         (2, 2)
         >>> state = s.get_state(); a = s.next(); s.set_state(state)

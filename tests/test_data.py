@@ -344,22 +344,139 @@ def test_load_bad_arguments(kwargs, match):
 
 
 def test_partition():
-    parts = data.partition(103, 10, rng=5)
+    parts = data.partition(np.zeros(103, int), 10, rng=5)
     assert len(parts) == 10
     assert sorted(len(p) for p in parts) == [10] * 7 + [11] * 3
     np.testing.assert_array_equal(np.sort(np.concatenate(parts)), np.arange(103))
-    again = data.partition(103, 10, rng=np.random.default_rng(5))
+    again = data.partition(np.zeros(103, int), 10, rng=np.random.default_rng(5))
     assert all(np.array_equal(a, b) for a, b in zip(parts, again, strict=True))
-    assert not all(np.array_equal(a, b)
-                   for a, b in zip(parts, data.partition(103, 10, rng=6), strict=True))
-    for bad, match in (((5, 6), "k=6"), ((0, 1), "n_examples=0"), ((5, 0), "k=0")):
+    assert not all(np.array_equal(a, b) for a, b in
+                   zip(parts, data.partition(np.zeros(103, int), 10, rng=6), strict=True))
+    for (n, k), match in (((5, 6), "k=6"), ((0, 1), "labels must be"), ((5, 0), "k=0")):
         with pytest.raises(ValueError, match=match):
-            data.partition(*bad, rng=0)
+            data.partition(np.zeros(n, int), k, rng=0)
+
+
+def test_iid_partition_is_the_split_every_stored_run_used():
+    """scheme='iid' is, draw for draw, the seeded permutation cut into k pieces (the split of
+    every i.i.d. result stored before the other schemes existed), whatever the labels."""
+    y = np.random.default_rng(1).integers(0, 10, 1001)
+    for k, seed in ((1, 0), (7, 3), (15, 11)):
+        perm = np.random.default_rng(seed).permutation(1001)
+        want = [np.sort(p) for p in np.array_split(perm, k)]
+        got = data.partition(y, k, rng=np.random.default_rng(seed))
+        assert all(np.array_equal(a, b) for a, b in zip(got, want, strict=True))
+        assert all(p.dtype == np.int64 for p in got)
+
+
+SCHEMES = [("iid", {}), ("dirichlet", {"alpha": 0.1}), ("dirichlet", {"alpha": 1.0}),
+           ("dirichlet", {"alpha": float("inf")}), ("shards", {"labels_per_partition": 2}),
+           ("shards", {"labels_per_partition": 1})]
+
+
+@pytest.mark.parametrize("scheme,kw", SCHEMES)
+@pytest.mark.parametrize("k", [1, 3, 15, 40])
+def test_every_partition_scheme_covers_each_example_once(scheme, kw, k):
+    y = np.random.default_rng(k).integers(0, 10, 600)
+    parts = data.partition(y, k, rng=2, scheme=scheme, **kw)
+    assert len(parts) == k and all(len(p) > 0 for p in parts)  # none empty
+    assert all(p.dtype == np.int64 and np.all(np.diff(p) > 0) for p in parts)  # sorted
+    np.testing.assert_array_equal(np.sort(np.concatenate(parts)), np.arange(600))
+    again = data.partition(y, k, rng=np.random.default_rng(2), scheme=scheme, **kw)
+    assert all(np.array_equal(a, b) for a, b in zip(parts, again, strict=True))
+    if k > 1 and scheme != "dirichlet" or kw.get("alpha") != float("inf"):
+        other = data.partition(y, k, rng=3, scheme=scheme, **kw)
+        assert k == 1 or not all(np.array_equal(a, b)
+                                 for a, b in zip(parts, other, strict=True))
+
+
+def test_dirichlet_never_leaves_a_partition_empty():
+    """alpha -> 0 sends every class whole to one partition: with 3 classes and k = 12 at
+    least 8 partitions (12 less at most 4 that a nearly one-hot draw leaves a piece of a
+    class) get no example from the split and are filled, one example each."""
+    y = np.repeat([0, 1, 2], 50)
+    for seed in range(20):
+        parts = data.partition(y, 12, rng=seed, scheme="dirichlet", alpha=1e-3)
+        sizes = sorted(len(p) for p in parts)
+        assert sizes[0] >= 1 and sum(sizes) == 150
+        assert sizes[:8] == [1] * 8  # each filled with exactly one example
+
+
+def _class_share(y, parts):
+    """Per class, the share of its examples held by the partition holding most of them."""
+    mix = np.stack([np.bincount(y[p], minlength=10) for p in parts])  # (k, C) counts
+    return (mix.max(axis=0) / mix.sum(axis=0)).mean()
+
+
+def _distance_to_global(y, parts):
+    """Mean total-variation distance of each partition's label mix to the global mix."""
+    mix = data.label_mix(y, parts, n_classes=10)
+    glob = np.bincount(y, minlength=10) / len(y)
+    return 0.5 * np.abs(mix - glob).sum(axis=1).mean()
+
+
+def test_dirichlet_skew_goes_from_single_partition_classes_to_the_global_mix():
+    """alpha -> 0: each class lies (almost) whole in one partition, so each partition holds
+    whole classes; alpha -> inf: every partition's label mix tends to the global one. The
+    skew falls monotonically with alpha (means over 10 seeds)."""
+    y = np.repeat(np.arange(10), 300)
+    alphas = [1e-3, 0.1, 1.0, 10.0, 1e3]
+    share, dist = [], []
+    for a in alphas:
+        runs = [data.partition(y, 10, rng=s, scheme="dirichlet", alpha=a) for s in range(10)]
+        share.append(np.mean([_class_share(y, p) for p in runs]))
+        dist.append(np.mean([_distance_to_global(y, p) for p in runs]))
+    assert share[0] > 0.99 and share[-1] < 0.15  # one partition per class; about 1/10 each
+    assert dist[-1] < 0.03  # the global mix
+    assert all(a > b for a, b in zip(share, share[1:], strict=False))
+    assert all(a > b for a, b in zip(dist, dist[1:], strict=False))
+    exact = data.partition(y, 10, rng=0, scheme="dirichlet", alpha=float("inf"))
+    np.testing.assert_allclose(data.label_mix(y, exact), 0.1)  # stratified: exactly 1/k
+
+
+def test_shards_give_each_partition_its_labels():
+    """Equal classes whose size is a multiple of the shard size: no shard straddles a class
+    boundary, so every partition holds at most c labels (exactly c when its shards differ)."""
+    y = np.repeat(np.arange(10), 60)  # 10 classes x 60; k c = 20 shards of 30
+    for seed in range(5):
+        parts = data.partition(y, 10, rng=seed, scheme="shards", labels_per_partition=2)
+        assert all(len(np.unique(y[p])) <= 2 for p in parts)
+        assert all(len(p) == 60 for p in parts)
+    one = data.partition(y, 10, rng=0, scheme="shards", labels_per_partition=1)
+    assert sorted(int(np.unique(y[p])[0]) for p in one) == list(range(10))
+
+
+def test_partition_bad_arguments():
+    y = np.zeros(20, int)
+    cases = [
+        (dict(scheme="dirichlet"), "needs alpha"),
+        (dict(scheme="dirichlet", alpha=0.0), r"alpha=0.0 must lie in \(0"),
+        (dict(scheme="dirichlet", alpha=-1), "alpha=-1"),
+        (dict(scheme="iid", alpha=1.0), "applies to scheme='dirichlet' only"),
+        (dict(scheme="shards"), "needs labels_per_partition"),
+        (dict(scheme="shards", labels_per_partition=6),
+         r"labels_per_partition=6 must be an integer in \[1, 5\]"),
+        (dict(scheme="iid", labels_per_partition=2), "applies to scheme='shards' only"),
+        (dict(scheme="stripes"), "scheme='stripes'"),
+    ]
+    for kw, match in cases:
+        with pytest.raises(ValueError, match=match):
+            data.partition(y, 4, rng=0, **kw)
+    for bad, match in ((20, "must be the array of training labels"),
+                       (np.zeros((4, 5), int), "1-D integer"), (np.zeros(5), "1-D integer")):
+        with pytest.raises(ValueError, match=match):
+            data.partition(bad, 2, rng=0)
+
+
+def test_label_mix():
+    y = np.array([0, 0, 1, 2])
+    mix = data.label_mix(y, [np.array([0, 2]), np.array([1, 3])], n_classes=4)
+    np.testing.assert_allclose(mix, [[0.5, 0.5, 0, 0], [0.5, 0, 0.5, 0]])
 
 
 @pytest.mark.parametrize("drop_last", [False, True])
 def test_sampler_is_reproducible(drop_last):
-    parts = data.partition(50, 4, rng=0)
+    parts = data.partition(np.zeros(50, int), 4, rng=0)
     a = data.PartitionSampler(parts, 3, rng=7, drop_last=drop_last)
     b = data.PartitionSampler(parts, 3, rng=np.random.default_rng(7), drop_last=drop_last)
     c = data.PartitionSampler(parts, 3, rng=8, drop_last=drop_last)
@@ -405,7 +522,7 @@ def test_sampler_epoch_coverage_drop_last():
 
 @pytest.mark.parametrize("drop_last", [False, True])
 def test_sampler_state_round_trip(drop_last):
-    parts = data.partition(40, 3, rng=1)
+    parts = data.partition(np.zeros(40, int), 3, rng=1)
     s = data.PartitionSampler(parts, 4, rng=2, drop_last=drop_last)
     for _ in range(7):
         s.next()
@@ -420,7 +537,7 @@ def test_sampler_state_round_trip(drop_last):
 
 
 def test_sampler_bad_arguments():
-    parts = data.partition(20, 2, rng=0)
+    parts = data.partition(np.zeros(20, int), 2, rng=0)
     with pytest.raises(ValueError, match="batch=0"):
         data.PartitionSampler(parts, 0, rng=0)
     with pytest.raises(ValueError, match="rng=None"):

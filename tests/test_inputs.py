@@ -72,6 +72,11 @@ def test_valid_values_still_pass_and_keep_their_hash():
     assert cfg.r == 2.0
     # the key of a default configuration is unchanged by the added checks
     assert experiments.config_hash(T.TrainConfig().to_dict()) == "efefc1f58621"
+    # ... and by the partition fields at their defaults (an i.i.d. run keeps its key)
+    assert "partition" not in T.TrainConfig(partition="iid").to_dict()
+    het = T.TrainConfig(partition="dirichlet", alpha=0.1)
+    assert het.to_dict()["alpha"] == 0.1 and T.TrainConfig.from_dict(het.to_dict()) == het
+    assert T.TrainConfig(partition="dirichlet", alpha=float("inf")).alpha == float("inf")
 
 
 # ---------------------------------------------------------------------------- CLI
@@ -96,6 +101,11 @@ def _cli(*args):
     (["train", "--deadline", "2"], "--deadline apply only to --backend mpi"),
     (["train", "--checkpoint-every", "3"], "--checkpoint-every apply only"),
     (["train", "--agg-param", "f"], "must be KEY=VALUE"),
+    (["train", "--partition", "dirichlet"], "alpha=None goes with partition='dirichlet'"),
+    (["train", "--alpha", "0.5"], "alpha=0.5 goes with partition='dirichlet'"),
+    (["train", "--partition", "dirichlet", "--alpha", "0"], "alpha=0.0 must lie in (0"),
+    (["train", "--partition", "shards"], "labels_per_partition=None goes with"),
+    (["train", "--partition", "pie"], "--partition: invalid choice"),
 ])
 def test_every_cli_error_is_one_line_and_exit_2(args, msg):
     out = _cli(*args)

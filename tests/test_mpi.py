@@ -78,6 +78,11 @@ def sim_params(res):
     # label shift: Byzantines compute gradients on shifted labels
     (4, ["--b", "1", "--aggregator", "median", "--attack", "label_shift", "--lr", "0.01"]),
     (3, ["--b", "1", "--code", "draco-repetition", "--attack", "label_shift", "--lr", "0.01"]),
+    # heterogeneous data: a Dirichlet split (both backends split in gradients.setup) and shards
+    (5, ["--b", "1", "--code", "bernoulli", "--r", "2", "--attack", "reverse", "--partition",
+         "dirichlet", "--alpha", "0.1"]),
+    (4, ["--b", "1", "--aggregator", "median", "--attack", "gaussian", "--lr", "0.01",
+         "--partition", "shards", "--labels-per-partition", "2"]),
 ])
 def test_parity_with_sim_bit_identical(tmp_path, n, args):
     res = result(launch(tmp_path, n, "--epochs", "0.4", "--parity", *args))

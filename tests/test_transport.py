@@ -361,7 +361,7 @@ def _fake_run(model, seed):
     from electionlib import models, sampling
 
     rng = np.random.default_rng(seed)
-    parts = sampling.partition(60, 3, rng)
+    parts = sampling.partition(np.zeros(60, int), 3, rng)
     d = models.n_params(model)
     return types.SimpleNamespace(
         model=model, d=d, n=3, w=torch.from_numpy(rng.normal(size=d).astype(np.float32)),
