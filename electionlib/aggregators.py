@@ -21,6 +21,36 @@ Every rule is a small class; :func:`get` builds one from its registered name::
 last column is :func:`requires`; rules that take ``f`` check it when called and
 raise ``ValueError`` naming ``f`` and ``n`` if there are too few rows.
 
+**Pre-aggregators** (:data:`PRE_AGGREGATORS`) transform the n rows before any rule sees
+them; ``get(name, pre=..., **params)`` composes one with the rule (``pre=None``, the
+default, is the bare rule)::
+
+    agg = get("centered_clipping", pre="nnm", f=2)   # NNM(f=2) -> CenteredClipping(...)
+    agg = get("krum", pre="bucketing", f=1, s=2, seed=0)
+
+| pre       | parameters (defaults)       | rows the rule sees | min n for f Byzantine rows |
+|-----------|-----------------------------|--------------------|----------------------------|
+| nnm       | f (the rule's f if it has   | n                  | max(rule's min n, f + 1)   |
+|           | one; required otherwise)    |                    |                            |
+| bucketing | s=2, seed=0                 | ceil(n / s)        | s (rule's min n - 1) + 1   |
+
+* ``nnm`` -- nearest-neighbour mixing (:class:`NNM`): each row becomes the mean of its
+  n - f nearest rows. One ``f`` configures both NNM and a rule that takes ``f``; for a
+  rule without ``f`` (mean, median, geometric_median, centered_clipping, brsgd) the ``f``
+  passed to :func:`get` is NNM's alone.
+* ``bucketing`` -- (:class:`Bucketing`): a random permutation cut into buckets of ``s``
+  rows, each averaged. The permutations come from ``numpy.random.default_rng(seed)``,
+  owned by the composed instance: call t uses the t-th permutation of that stream, so
+  two instances built with the same parameters give the same outputs call for call
+  (:meth:`PreAggregated.reset` restarts it). The rule's ``f`` stays ``f``: a Byzantine
+  row contaminates at most one bucket, so at most f of the ceil(n/s) bucket means are
+  Byzantine; the rule's row bound applies to ceil(n/s).
+
+The composition (:class:`PreAggregated`) is an :class:`Aggregator`: same call shape and
+dtype rules, a stateful rule keeps its state, :func:`for_rows` re-derives it for fewer
+rows. Every parameter is a scalar (str, int, float or None), so a run's configuration can
+store them as ``(("pre", "nnm"), ("f", 2))`` pairs.
+
 Conventions shared by all rules:
 
 * **dtype** -- float32 in, float32 out; float64 in, float64 out; integer input
@@ -82,8 +112,13 @@ __all__ = [
     "CenteredClipping",
     "BrSGD",
     "BrSGDTrace",
+    "PreAggregator",
+    "NNM",
+    "Bucketing",
+    "PreAggregated",
     "REGISTRY",
     "NAMES",
+    "PRE_AGGREGATORS",
     "get",
     "requires",
     "for_rows",
@@ -901,6 +936,299 @@ class BrSGD(Aggregator):
         return BrSGDTrace(ok, scores, med, l1, thr, c1, c2, selected, fallback, out)
 
 
+# --------------------------------------------------------------------------- pre-aggregators
+
+
+class PreAggregator:
+    """Base class: ``pre(x)`` maps an ``(n, d)`` real array to ``(rows(n), d)`` rows in x's dtype.
+
+    Subclasses set ``name`` and ``PARAMS`` and implement ``rows(n)`` (how many rows the rule
+    after them sees), ``min_n(k)`` (the smallest n such that the rule sees at least ``k``
+    rows and the pre-aggregator itself can run) and ``_apply(x, ok)`` (``x`` checked, ``ok``
+    the ``(n,)`` finite-row mask). Means are accumulated in float64, one block of columns
+    at a time, and stored in x's dtype.
+    """
+
+    name: ClassVar[str] = ""
+    PARAMS: ClassVar[tuple[str, ...]] = ()
+
+    def __call__(self, x) -> np.ndarray:
+        """Transform the rows of ``x`` (``(n, d)``) into ``(rows(n), d)`` rows of x's dtype."""
+        x = _as_matrix(x)
+        need = self.min_n(1)
+        if x.shape[0] < need:
+            raise ValueError(f"{self!r} needs n >= {need} input rows, got n={x.shape[0]}")
+        with np.errstate(over="ignore", invalid="ignore"):
+            return self._apply(x, _finite_rows(x))
+
+    def rows(self, n: int) -> int:
+        """Number of rows the rule after this pre-aggregator sees for ``n`` input rows."""
+        return n
+
+    def min_n(self, k: int) -> int:
+        """Smallest number of input rows for which the rule after it sees at least ``k`` rows."""
+        return k
+
+    def reset(self) -> None:
+        """Return to the state the pre-aggregator was built in (nothing, unless it draws)."""
+
+    def _apply(self, x: np.ndarray, ok: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _params(self) -> dict:
+        return {}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={val!r}" for k, val in self._params().items())
+        return f"{type(self).__name__}({args})"
+
+
+class NNM(PreAggregator):
+    """Nearest-neighbour mixing: each row becomes the mean of its n - f nearest rows.
+
+    ``y_i = (1 / (n - f)) sum_{j in N_i} x_j``, where ``N_i`` holds row ``i`` itself and
+    the ``n - f - 1`` other rows closest to it in l2 (squared distances from the Gram
+    matrix, :func:`_pairwise_sq`); ties in distance go to the lower row index, so the
+    output is a deterministic function of the input and NNM is permutation-equivariant
+    (permuting the input rows permutes the output rows) wherever distances do not tie.
+    ``y = W x`` with ``W`` the ``(n, n)`` row-stochastic matrix of :meth:`weights`.
+
+    Non-finite rows (any NaN or inf entry) are at distance +inf from every row, so they
+    are never a neighbour of a finite row: a finite row averages its ``min(n - f, m)``
+    nearest finite rows (m of them), and a non-finite row is passed through unchanged, for
+    the rule after NNM to treat as the malformed message it is (the mean propagates it,
+    the robust rules discard it). Allouah et al. show that NNM followed by an
+    (f, kappa)-robust rule is robust with ``kappa`` of order f/n under heterogeneous
+    honest rows, for ``n > 2f``.
+
+    Args:
+        f: number of Byzantine rows tolerated, 0 <= f < n (the mixing averages n - f rows).
+
+    Example:
+        >>> x = np.array([[0.0], [1.0], [3.0], [10.0]])
+        >>> NNM(f=1)(x)    # neighbours {0, 1, 3}, {1, 0, 3}, {3, 1, 0}, {10, 3, 1}
+        array([[1.33333333],
+               [1.33333333],
+               [1.33333333],
+               [4.66666667]])
+        >>> get("median", pre="nnm", f=1)(x)
+        array([1.33333333])
+
+    Reference: Allouah, Farhadkhani, Guerraoui, Gupta, Pinot, Stephan, *Fixing by mixing:
+    a recipe for optimal Byzantine ML under heterogeneity*, AISTATS 2023 (Algorithm 1,
+    nearest neighbor mixing; Theorem 1).
+    """
+
+    name = "nnm"
+    PARAMS = ("f",)
+
+    def __init__(self, *, f: int):
+        self.f = v.integer("f", f, lo=0)
+
+    def _params(self) -> dict:
+        return {"f": self.f}
+
+    def min_n(self, k: int) -> int:
+        return max(k, self.f + 1)
+
+    def weights(self, x) -> np.ndarray:
+        """The ``(n, n)`` float64 mixing matrix ``W`` of ``x`` (``(n, d)``): ``NNM(x) = W x``.
+
+        Row i holds ``1/k`` on the ``k = min(n - f, m)`` nearest finite rows of a finite row
+        (m finite rows), and 1 on the diagonal of a non-finite row.
+        """
+        x = _as_matrix(x)
+        if x.shape[0] < self.f + 1:
+            raise ValueError(f"{self!r} needs n >= {self.f + 1} input rows, got n={x.shape[0]}")
+        with np.errstate(over="ignore", invalid="ignore"):
+            ok = _finite_rows(x)
+            good, sub = self._mixing(x, ok)
+            w = np.diag((~ok).astype(np.float64))
+            w[np.ix_(good, good)] = sub
+            return w
+
+    def _mixing(self, x: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The finite rows and the mixing matrix among them, ``(m,)`` and ``(m, m)``."""
+        good = np.flatnonzero(ok)
+        m = good.size
+        if m == 0:
+            return good, np.zeros((0, 0))
+        dist = _pairwise_sq(x, ok)[np.ix_(good, good)]
+        np.fill_diagonal(dist, -1.0)  # the row itself comes first, even beside a duplicate
+        k = min(x.shape[0] - self.f, m)
+        near = np.argsort(dist, axis=1, kind="stable")[:, :k]  # ties: the lower index
+        w = np.zeros((m, m))
+        w[np.arange(m)[:, None], near] = 1.0 / k
+        return good, w
+
+    def _apply(self, x, ok):
+        n, d = x.shape
+        out = np.array(x)  # non-finite rows pass through unchanged
+        good, w = self._mixing(x, ok)
+        if good.size == 0:
+            return out
+        rows = None if good.size == n else good
+        for sl in _blocks(n, d):
+            mixed = w @ _take(x, rows, sl).astype(np.float64)
+            if rows is None:
+                out[:, sl] = mixed
+            else:
+                out[good, sl] = mixed
+        return out
+
+
+class Bucketing(PreAggregator):
+    """Bucketing: a random permutation of the rows, cut into buckets of s rows, each averaged.
+
+    With the permutation ``pi`` of call t, bucket ``b = 0 .. ceil(n/s) - 1`` holds rows
+    ``pi[b s], ..., pi[min(n, (b + 1) s) - 1]`` and ``y_b`` is their mean (the last bucket
+    holds ``n - s (ceil(n/s) - 1)`` rows and is averaged over those). The permutations are
+    ``numpy.random.default_rng(seed).permutation(n)``, drawn from one stream owned by the
+    instance, one per call in call order (a call that raises draws nothing; :meth:`reset`
+    restarts the stream); :attr:`last_permutation` is the latest. A non-finite row makes its
+    bucket's mean non-finite: one malformed bucket per malformed row, for the rule to treat
+    by its own non-finite rule. ``s = 1`` is a permutation of the rows; ``s >= n`` is the
+    mean of all rows.
+
+    A rule configured for f Byzantine rows keeps its f: each Byzantine row contaminates
+    at most one bucket, so at most f of the ceil(n/s) bucket means are Byzantine, while
+    averaging s honest rows divides their heterogeneity (variance) by about s.
+
+    Args:
+        s: bucket size, s >= 1 (Karimireddy et al. take s <= n / (2f)).
+        seed: seed of the permutation stream, an integer >= 0.
+
+    Example:
+        >>> pre = Bucketing(s=2, seed=0)
+        >>> x = np.array([[0.0], [1.0], [2.0], [3.0], [4.0]])
+        >>> y = pre(x)
+        >>> pre.last_permutation.tolist() == np.random.default_rng(0).permutation(5).tolist()
+        True
+        >>> pre.last_permutation, y.ravel()     # buckets {2, 4}, {3, 0}, {1}
+        (array([2, 4, 3, 0, 1]), array([3. , 1.5, 1. ]))
+        >>> get("median", pre="bucketing", s=2, seed=0)(x)   # the same first permutation
+        array([1.5])
+
+    Reference: Karimireddy, He, Jaggi, *Byzantine-robust learning on heterogeneous
+    datasets via bucketing*, ICLR 2022 (Algorithm 1; Theorem I).
+    """
+
+    name = "bucketing"
+    PARAMS = ("s", "seed")
+
+    def __init__(self, *, s: int = 2, seed: int = 0):
+        self.s = v.integer("s", s, lo=1)
+        self.seed = v.integer("seed", seed, lo=0)
+        self.last_permutation: np.ndarray | None = None
+        self.reset()
+
+    def reset(self) -> None:
+        """Restart the permutation stream from ``seed`` (the next call draws its first one)."""
+        self._rng = np.random.default_rng(self.seed)
+        self.last_permutation = None
+
+    def _params(self) -> dict:
+        return {"s": self.s, "seed": self.seed}
+
+    def rows(self, n: int) -> int:
+        return -(-n // self.s)
+
+    def min_n(self, k: int) -> int:
+        return self.s * (k - 1) + 1 if k > 1 else 1
+
+    def _apply(self, x, ok):
+        n, d = x.shape
+        perm = self._rng.permutation(n)
+        self.last_permutation = perm
+        s = self.s
+        out = np.empty((self.rows(n), d), dtype=x.dtype)
+        for b in range(out.shape[0]):
+            out[b] = _mean_rows(x, np.sort(perm[b * s : (b + 1) * s]))
+        return out
+
+
+class PreAggregated(Aggregator):
+    """A pre-aggregator followed by a rule: ``agg(x) = rule(pre(x))``.
+
+    Built by :func:`get` with ``pre=``; an :class:`Aggregator` like the bare rules
+    (``(n, d) -> (d,)``, x's float dtype). ``rule`` is the instance that holds any state
+    (centered clipping's previous aggregate); :meth:`reset` resets it and the
+    pre-aggregator (bucketing's stream). The bound on n is the rule's, mapped through the
+    pre-aggregator: n for NNM (and n > f), ceil(n/s) for bucketing; rules that take ``f``
+    check it when called (``min_n``, :func:`requires`).
+
+    Args:
+        pre: a :class:`PreAggregator` (:class:`NNM` or :class:`Bucketing`).
+        rule: the :class:`Aggregator` applied to its rows. With NNM and a rule that takes
+            ``f``, both must have the same ``f``.
+
+    Example:
+        >>> agg = get("centered_clipping", pre="nnm", f=1, tau=2.0)
+        >>> agg
+        NNM(f=1) -> CenteredClipping(tau=2.0, iterations=1)
+        >>> x = np.array([[0.0], [1.0], [3.0], [10.0]])
+        >>> agg(x)  # mixed rows 4/3, 4/3, 4/3, 14/3: v = 4/3, steps 0, 0, 0, clip(10/3) = 2
+        array([1.83333333])
+        >>> agg(x)  # from v = 11/6: steps -1/2 (three times), clip(17/6) = 2
+        array([1.95833333])
+
+    Reference: Allouah et al., AISTATS 2023 (NNM composed with a robust rule);
+    Karimireddy, He, Jaggi, ICLR 2022 (bucketing composed with a robust rule).
+    """
+
+    def __init__(self, pre: PreAggregator, rule: Aggregator):
+        if not isinstance(pre, PreAggregator):
+            raise ValueError(f"pre={pre!r} must be a PreAggregator (NNM or Bucketing)")
+        if not isinstance(rule, Aggregator) or isinstance(rule, PreAggregated):
+            raise ValueError(f"rule={rule!r} must be one bare Aggregator (a registered rule)")
+        if isinstance(pre, NNM) and isinstance(rule, _WithF) and pre.f != rule.f:
+            raise ValueError(f"f: {pre!r} and {rule!r} must share one f")
+        self.pre = pre
+        self.rule = rule
+
+    def reset(self) -> None:
+        """Return to the state as built: the rule's state (if any) and the pre-aggregator's."""
+        self.pre.reset()
+        reset = getattr(self.rule, "reset", None)
+        if reset is not None:
+            reset()
+
+    def min_n(self, f: int) -> int:
+        return self.pre.min_n(self.rule.min_n(f))
+
+    def _need(self) -> tuple[int, str]:
+        """Smallest n this composition runs on, and why."""
+        if isinstance(self.rule, _WithF):
+            k = self.rule.min_n(self.rule.f)
+            why = self.rule._bound
+        else:
+            k, why = 1, ""
+        need = self.pre.min_n(k)
+        if isinstance(self.pre, Bucketing):
+            why = (f"ceil(n/{self.pre.s}) >= {k} bucket means: {self.rule!r} needs {why} "
+                   f"of the rows it sees")
+        elif isinstance(self.pre, NNM) and need > k:
+            why = f"n > f = {self.pre.f}: each row mixes its n - f nearest rows"
+        return need, why
+
+    def _check(self, shape: tuple[int, int]) -> None:
+        n, d = shape
+        need, why = self._need()
+        if n < need:
+            raise ValueError(f"{self!r} needs n >= {need} input rows ({why}), got n={n}")
+        self.rule._check((self.pre.rows(n), d))
+
+    def _aggregate(self, x, ok):
+        return self.rule(self.pre._apply(x, ok))
+
+    def _params(self) -> dict:
+        """The keyword parameters of :func:`get` that rebuild this composition."""
+        return {"pre": self.pre.name, **self.rule._params(), **self.pre._params()}
+
+    def __repr__(self) -> str:
+        return f"{self.pre!r} -> {self.rule!r}"
+
+
 # --------------------------------------------------------------------------- registry
 
 
@@ -918,15 +1246,27 @@ REGISTRY: MappingProxyType[str, type[Aggregator]] = MappingProxyType(
     }
 )
 NAMES: tuple[str, ...] = tuple(REGISTRY)
+_PRE: MappingProxyType[str, type[PreAggregator]] = MappingProxyType(
+    {"nnm": NNM, "bucketing": Bucketing}
+)
+#: The pre-aggregators :func:`get` composes with a rule (``pre=``).
+PRE_AGGREGATORS: tuple[str, ...] = tuple(_PRE)
 
 
-def get(name: str, **params) -> Aggregator:
-    """Build the aggregator registered as ``name`` with keyword ``params``.
+def get(name: str, *, pre: str | None = None, **params) -> Aggregator:
+    """Build the aggregator registered as ``name`` with keyword ``params``, optionally composed.
+
+    ``pre=None`` gives the bare rule; ``pre="nnm"`` or ``pre="bucketing"`` gives
+    ``rule(pre(x))`` (:class:`PreAggregated`). ``params`` are the rule's and the
+    pre-aggregator's: ``f`` for NNM (shared with a rule that takes ``f``; required for
+    one that does not), ``s`` (default 2) and ``seed`` (default 0) for bucketing.
 
     Args:
         name: one of :data:`NAMES`.
-        **params: the rule's parameters (see the module table); unknown ones
-            raise ``ValueError``.
+        pre: None, or one of :data:`PRE_AGGREGATORS`.
+        **params: scalar parameters (see the module tables); unknown ones raise
+            ``ValueError``, as do ``s``/``seed`` without ``pre="bucketing"`` and
+            ``pre="nnm"`` without an ``f``.
 
     Returns:
         A callable ``(n, d) float array -> (d,) float array``.
@@ -937,15 +1277,39 @@ def get(name: str, **params) -> Aggregator:
         TrimmedMean(f=1)
         >>> agg(np.array([[0.0, 1.0], [1.0, 1.0], [1e10, -1e10]]))
         array([1., 1.])
+        >>> get("centered_clipping", pre="nnm", f=2)
+        NNM(f=2) -> CenteredClipping(tau=10.0, iterations=1)
+        >>> get("median", pre="bucketing", s=2, seed=0)
+        Bucketing(s=2, seed=0) -> Median()
     """
     cls = REGISTRY[v.choice("name", name, NAMES)]
-    unknown = sorted(set(params) - set(cls.PARAMS))
-    if unknown:
+    pre_cls = None if pre is None else _PRE[v.choice("pre", pre, PRE_AGGREGATORS)]
+    pre_keys = () if pre_cls is None else pre_cls.PARAMS
+    for key in params:
+        if key in cls.PARAMS or key in pre_keys:
+            continue
+        owner = [p for p, c in _PRE.items() if key in c.PARAMS]
+        with_pre = "" if pre is None else f" with pre={pre!r}"
+        if key in Bucketing.PARAMS:
+            raise ValueError(f"{key}={params[key]!r} is a parameter of pre='bucketing' only, "
+                             f"got pre={pre!r}")
+        hint = f"; {key} is a parameter of pre={owner[0]!r}" if owner else ""
         raise ValueError(
-            f"{unknown[0]}={params[unknown[0]]!r} is not a parameter of {name!r}; "
-            f"it takes {list(cls.PARAMS)}"
+            f"{key}={params[key]!r} is not a parameter of {name!r}{with_pre}; "
+            f"it takes {list(cls.PARAMS)}{hint}"
         )
-    return cls(**params)
+    rule = cls(**{k: val for k, val in params.items() if k in cls.PARAMS})
+    if pre_cls is None:
+        return rule
+    pre_params = {k: val for k, val in params.items() if k in pre_keys}
+    if pre_cls is NNM and "f" not in pre_params:
+        if not isinstance(rule, _WithF):
+            raise ValueError(
+                f"f is missing: pre='nnm' needs f, the number of Byzantine rows (an integer "
+                f">= 0), and {name!r} has no f of its own; e.g. get({name!r}, pre='nnm', f=1)"
+            )
+        pre_params["f"] = rule.f
+    return PreAggregated(pre_cls(**pre_params), rule)
 
 
 def requires(name: str, f: int, **params) -> int:
@@ -956,15 +1320,20 @@ def requires(name: str, f: int, **params) -> int:
     under which their robustness guarantee holds (honest majority, or
     ``f < beta n`` for BrSGD). Raises ``ValueError`` for ``mean`` with f >= 1.
 
+    With ``pre="nnm"`` the bound is the rule's (and n > f); with ``pre="bucketing"`` the
+    rule's bound applies to the ceil(n/s) bucket means, so n >= s (rule's bound - 1) + 1.
+
     Example:
         >>> [requires(name, 1) for name in ("median", "krum", "bulyan", "brsgd")]
         [3, 5, 7, 3]
         >>> requires("multi_krum", 2, m=6), requires("brsgd", 1, beta=0.25)
         (8, 5)
+        >>> requires("krum", 1, pre="nnm"), requires("krum", 1, pre="bucketing", s=2)
+        (5, 9)
     """
     f = v.integer("f", f, lo=0)
     cls = REGISTRY[v.choice("name", name, NAMES)]
-    if "f" in cls.PARAMS:
+    if "f" in cls.PARAMS or params.get("pre") == "nnm":
         params = {**params, "f": f}
     return get(name, **params).min_n(f)
 
@@ -990,13 +1359,25 @@ def for_rows(agg: Aggregator, m: int) -> tuple[Aggregator, str | None]:
         ``(rule, note)``: ``note`` is None when ``agg`` itself takes ``m`` rows, else a
         sentence naming the substitute.
 
+    A composed rule (:class:`PreAggregated`) keeps its pre-aggregator instance and its
+    rule instance wherever they take the m rows (bucketing's stream and a stateful rule's
+    state carry on); the rule is re-derived for the rows it sees (``ceil(m/s)`` bucket
+    means after bucketing; m after NNM, whose ``f`` follows the re-derived rule's ``f'``,
+    or ``min(f, m - 1)`` for a rule without ``f``).
+
     Example:
         >>> for_rows(get("krum", f=1), 4)
         (Krum(f=0), 'Krum(f=1) cannot take 4 rows; used Krum(f=0)')
         >>> for_rows(get("krum", f=1), 2)[0], for_rows(get("median"), 2)
         (Median(), (Median(), None))
+        >>> for_rows(get("krum", pre="nnm", f=2), 6)[0]
+        NNM(f=1) -> Krum(f=1)
+        >>> for_rows(get("krum", pre="bucketing", f=1), 8)[0]   # 4 bucket means
+        Bucketing(s=2, seed=0) -> Krum(f=0)
     """
     m = v.integer("m", m, lo=1)
+    if isinstance(agg, PreAggregated):
+        return _for_rows_composed(agg, m)
     if not isinstance(agg, _WithF) or m >= agg.min_n(agg.f):
         return agg, None
     for f2 in range(agg.f - 1, -1, -1):
@@ -1009,3 +1390,18 @@ def for_rows(agg: Aggregator, m: int) -> tuple[Aggregator, str | None]:
         if m >= cand.min_n(f2):
             return cand, f"{agg!r} cannot take {m} rows; used {cand!r}"
     return Median(), f"{agg!r} cannot take {m} rows; used the coordinate-wise median"
+
+
+def _for_rows_composed(agg: PreAggregated, m: int) -> tuple[Aggregator, str | None]:
+    """:func:`for_rows` for a composition: the same pre-aggregator instance (bucketing) or
+    NNM with the re-derived ``f``, and the rule re-derived for the rows it sees."""
+    pre = agg.pre
+    rule, _ = for_rows(agg.rule, pre.rows(m))
+    if isinstance(pre, NNM):
+        f2 = min(pre.f, m - 1, rule.f if isinstance(rule, _WithF) else pre.f)
+        if f2 != pre.f:
+            pre = NNM(f=f2)
+    if rule is agg.rule and pre is agg.pre:
+        return agg, None
+    cand = PreAggregated(pre, rule)
+    return cand, f"{agg!r} cannot take {m} rows; used {cand!r}"

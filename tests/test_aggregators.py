@@ -1,10 +1,11 @@
 """Tests for electionlib.aggregators.
 
-Layout: registry and API; properties over every registered rule (shape, dtype,
-permutation invariance, translation equivariance, identical rows); robustness
-at each rule's bound and a known attack that breaks it just past the bound;
-hand-computed tiny cases; BrSGD against a literal transcription of
-Algorithm 2; parameter and input validation.
+Layout: registry and API; properties over every registered rule, bare and composed
+with each pre-aggregator (shape, dtype, permutation invariance, translation
+equivariance, identical rows); robustness at each rule's bound and a known attack
+that breaks it just past the bound; hand-computed tiny cases; BrSGD against a
+literal transcription of Algorithm 2; parameter and input validation. The
+pre-aggregators' own cases are in test_preaggregators.py.
 """
 
 from __future__ import annotations
@@ -23,11 +24,20 @@ ROBUST = tuple(name for name in A.NAMES if name != "mean")
 TAKES_F = tuple(name for name in A.NAMES if "f" in A.REGISTRY[name].PARAMS)
 
 
-def build(name: str, f: int | None = None, **params) -> A.Aggregator:
-    """The rule with its defaults, configured for f Byzantine rows when it takes f."""
-    if f is not None and name in TAKES_F:
+# None: the bare rule; then every pre-aggregator composed with it.
+PRE = (None, *A.PRE_AGGREGATORS)
+# Rows of the property tests' inputs: bucketing halves them (Bulyan f = 1 needs 7 buckets).
+ROWS = {None: 9, "nnm": 9, "bucketing": 15}
+
+
+def build(name: str, f: int | None = None, pre: str | None = None, **params) -> A.Aggregator:
+    """The rule with its defaults, configured for f Byzantine rows when it takes f, composed
+    with ``pre`` (NNM gets f, default 1, whether the rule takes f or not)."""
+    if pre == "nnm":
+        params["f"] = 1 if f is None else f
+    elif f is not None and name in TAKES_F:
         params["f"] = f
-    return A.get(name, **params)
+    return A.get(name, pre=pre, **params)
 
 
 def honest_box_contains(out, honest, tol=1e-9):
@@ -91,11 +101,13 @@ def test_requires_table():
         A.requires("krun", 1)
 
 
+@pytest.mark.parametrize("pre", PRE)
 @pytest.mark.parametrize("name", TAKES_F)
 @pytest.mark.parametrize("f", [0, 1, 2])
-def test_call_time_bound_is_requires(name, f, rng):
-    agg = build(name, f)
-    need = A.requires(name, f)
+def test_call_time_bound_is_requires(name, f, pre, rng):
+    agg = build(name, f, pre)
+    need = A.requires(name, f, pre=pre)
+    assert agg.min_n(f) == need
     agg(rng.standard_normal((need, 3)))  # runs at the bound
     if need > 1:
         with pytest.raises(ValueError, match=rf"f={f}.*n={need - 1}"):
@@ -105,12 +117,13 @@ def test_call_time_bound_is_requires(name, f, rng):
 # ------------------------------------------------------------------ properties over every rule
 
 
+@pytest.mark.parametrize("pre", PRE)
 @pytest.mark.parametrize("name", A.NAMES)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
-def test_shape_dtype_no_mutation(name, dtype, rng):
-    x = (rng.standard_normal((9, 6)) * 10).astype(dtype)
+def test_shape_dtype_no_mutation(name, dtype, pre, rng):
+    x = (rng.standard_normal((ROWS[pre], 6)) * 10).astype(dtype)
     before = x.copy()
-    out = A.get(name)(x)
+    out = build(name, pre=pre)(x)
     assert out.shape == (6,)
     assert out.dtype == (np.float32 if dtype == np.float32 else np.float64)
     np.testing.assert_array_equal(x, before)
@@ -118,10 +131,12 @@ def test_shape_dtype_no_mutation(name, dtype, rng):
     np.testing.assert_array_equal(x, before)
 
 
+@pytest.mark.parametrize("pre", PRE)
 @pytest.mark.parametrize("name", A.NAMES)
-def test_list_input_and_single_column(name):
+def test_list_input_and_single_column(name, pre):
     x = [[0.0], [1.0], [2.5], [3.0], [10.0], [4.0], [5.5], [6.0], [7.0]]
-    out = A.get(name)(x)
+    x += [[-1.0], [8.0], [0.5], [2.0], [9.0], [11.0]][: ROWS[pre] - len(x)]
+    out = build(name, pre=pre)(x)
     assert out.shape == (1,) and np.isfinite(out).all()
 
 
@@ -131,52 +146,82 @@ def _brsgd_has_boundary_tie(x, agg):
     return k < len(s) and s[k - 1] == s[k]
 
 
+@pytest.mark.parametrize("pre", [None, "nnm"])  # bucketing permutes on purpose: see below
 @pytest.mark.parametrize("name", A.NAMES)
-def test_permutation_invariance(name):
+def test_permutation_invariance(name, pre):
+    # NNM is permutation-equivariant, so NNM -> rule is invariant when the rule is. NNM at
+    # f = 2 on 11 rows (at f = 1 the 8 honest rows would all mix to one point: BrSGD ties).
+    n, f = (11, 2) if pre == "nnm" else (9, None)
+    mix = A.NNM(f=2) if pre == "nnm" else (lambda x: x)
     for seed in range(100):
         rng = np.random.default_rng(seed)
-        x = rng.standard_normal((9, 40))
+        x = rng.standard_normal((n, 40))
         x[0] += 5.0  # one outlying row, to make the robust rules do something
-        if name != "brsgd" or not _brsgd_has_boundary_tie(x, A.get("brsgd")):
+        if name != "brsgd" or not _brsgd_has_boundary_tie(mix(x), A.get("brsgd")):
             break  # BrSGD breaks score ties by row index: use inputs without them
     else:  # pragma: no cover
         pytest.fail("no tie-free input found")
-    perm = np.random.default_rng(1).permutation(9)
-    np.testing.assert_allclose(A.get(name)(x[perm]), A.get(name)(x), rtol=1e-10, atol=1e-12)
+    perm = np.random.default_rng(1).permutation(n)
+    np.testing.assert_allclose(build(name, f, pre)(x[perm]), build(name, f, pre)(x),
+                               rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("name", A.NAMES)
-def test_translation_equivariance(name, rng):
-    x = rng.standard_normal((9, 5))
+def test_bucketing_is_deterministic_per_seed(name, rng):
+    # not permutation-invariant by design: the buckets depend on the row order and the seed;
+    # two instances with the same parameters agree call for call (the sim and MPI servers)
+    xs = [rng.standard_normal((15, 5)) + 3.0 * (np.arange(15) % 3)[:, None] for _ in range(3)]
+    a, b = build(name, pre="bucketing", seed=7), build(name, pre="bucketing", seed=7)
+    for x in xs:
+        np.testing.assert_array_equal(a(x), b(x))
+    assert a.pre.last_permutation.tolist() == b.pre.last_permutation.tolist()
+    c = build(name, pre="bucketing", seed=8)
+    outs = [c(x) for x in xs]
+    assert c.pre.last_permutation.tolist() != a.pre.last_permutation.tolist()
+    if name != "mean":  # the mean of bucket means of equal size does not see the buckets
+        assert any(not np.array_equal(o, build(name, pre="bucketing", seed=7)(x))
+                   for o, x in zip(outs, xs, strict=True))
+
+
+# (fresh instances on both sides: bucketing's two calls see the same permutation)
+@pytest.mark.parametrize("pre", PRE)
+@pytest.mark.parametrize("name", A.NAMES)
+def test_translation_equivariance(name, pre, rng):
+    x = rng.standard_normal((ROWS[pre], 5))
     x[2] += 8.0
     t = rng.uniform(-50, 50, size=5)
-    np.testing.assert_allclose(A.get(name)(x + t), A.get(name)(x) + t, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(build(name, pre=pre)(x + t), build(name, pre=pre)(x) + t,
+                               rtol=1e-9, atol=1e-9)
 
 
+@pytest.mark.parametrize("pre", PRE)
 @pytest.mark.parametrize("name", [name for name in A.NAMES if name != "centered_clipping"])
-def test_scale_equivariance(name, rng):
+def test_scale_equivariance(name, pre, rng):
     # centered clipping is excluded: its radius tau is in the units of the input
-    x = rng.standard_normal((9, 5))
+    x = rng.standard_normal((ROWS[pre], 5))
     x[2] += 8.0
-    np.testing.assert_allclose(A.get(name)(x * 1e3), A.get(name)(x) * 1e3, rtol=1e-9)
+    np.testing.assert_allclose(build(name, pre=pre)(x * 1e3), build(name, pre=pre)(x) * 1e3,
+                               rtol=1e-9)
 
 
+@pytest.mark.parametrize("pre", PRE)
 @pytest.mark.parametrize("name", A.NAMES)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_identical_rows_give_that_row(name, dtype, rng):
+def test_identical_rows_give_that_row(name, dtype, pre, rng):
     row = rng.standard_normal(7).astype(dtype)
-    out = A.get(name)(np.tile(row, (9, 1)))
+    out = build(name, pre=pre)(np.tile(row, (ROWS[pre], 1)))
     np.testing.assert_allclose(out, row, rtol=1e-6 if dtype == np.float32 else 1e-12)
 
 
-def test_chunked_computation_matches(monkeypatch, rng):
-    x = rng.standard_normal((9, 37))
+@pytest.mark.parametrize("pre", PRE)
+def test_chunked_computation_matches(monkeypatch, pre, rng):
+    x = rng.standard_normal((ROWS[pre], 37))
     x[1] += 3.0
     x[4, 5] = np.nan
-    full = {name: A.get(name)(x) for name in A.NAMES}
+    full = {name: build(name, pre=pre)(x) for name in A.NAMES}
     monkeypatch.setattr(A, "_CHUNK", 20)  # column blocks of width 2
     for name in A.NAMES:
-        np.testing.assert_allclose(A.get(name)(x), full[name], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(build(name, pre=pre)(x), full[name], rtol=1e-12, atol=1e-12)
 
 
 def test_gram_distances_exact_next_to_huge_rows(rng):
@@ -236,18 +281,92 @@ def test_robust_at_bound(name, f, attack, first):
         assert not agg.trace(x).selected[byz].any()
 
 
+@pytest.mark.parametrize("name", ROBUST)
+@pytest.mark.parametrize("f", [1, 2])
 @pytest.mark.parametrize("attack", sorted(ATTACKS))
-def test_mean_is_broken_by_one_row(attack):
-    honest = np.random.default_rng(0).standard_normal((6, 6))
-    out = A.get("mean")(np.vstack([honest, ATTACKS[attack](2, 6)]))
-    assert not np.isfinite(out).all() or np.abs(out).max() > 1e8
+@pytest.mark.parametrize("first", [True, False])
+def test_nnm_robust_at_bound(name, f, attack, first):
+    # The f attackers are far from the honest rows, so each honest row's n - f nearest rows
+    # are the honest rows: n - f mixed rows equal the honest mean, and the rule returns it
+    # (centered clipping: within the f tau / n its clipped steps can move the centre).
+    rng = np.random.default_rng(100 * f + len(attack))
+    n, d = A.requires(name, f, pre="nnm"), 6
+    assert n == A.requires(name, f)
+    honest = rng.standard_normal((n - f, d))
+    bad = ATTACKS[attack](f, d)
+    x = np.vstack([bad, honest]) if first else np.vstack([honest, bad])
+    agg = build(name, f, "nnm")
+    mixed = agg.pre(x)
+    hmean = honest.mean(axis=0)
+    good = slice(f, n) if first else slice(0, n - f)
+    np.testing.assert_allclose(mixed[good], np.tile(hmean, (n - f, 1)), rtol=1e-12, atol=1e-12)
+    out = agg(x)
+    if name == "centered_clipping":
+        assert np.linalg.norm(out - hmean) <= agg.rule.iterations * f * agg.rule.tau / n + 1e-12
+    else:
+        np.testing.assert_allclose(out, hmean, rtol=1e-9, atol=1e-9)
+
+
+def _buckets(x, perm, s):
+    """Bucket means written out: consecutive s entries of the permutation, averaged."""
+    return np.array([x[perm[i : i + s]].mean(axis=0) for i in range(0, len(perm), s)])
 
 
 @pytest.mark.parametrize("name", ROBUST)
-def test_all_rows_non_finite_does_not_crash(name):
-    x = np.full((9, 4), np.nan)
+@pytest.mark.parametrize("f", [1, 2])
+@pytest.mark.parametrize("attack", sorted(ATTACKS))
+@pytest.mark.parametrize("s", [2, 3])
+def test_bucketing_robust_at_bound(name, f, attack, s):
+    # At n = s (rule's bound - 1) + 1 rows the rule sees its bound of bucket means, at most
+    # f of them holding a Byzantine row: the bare rule's guarantee holds for the honest
+    # buckets (those without a Byzantine row).
+    rng = np.random.default_rng(100 * f + len(attack) + s)
+    n, d = A.requires(name, f, pre="bucketing", s=s), 6
+    k = A.requires(name, f)
+    assert n == s * (k - 1) + 1 and -(-n // s) == k
+    honest = rng.standard_normal((n - f, d))
+    x = np.vstack([honest, ATTACKS[attack](f, d)])
+    agg = build(name, f, "bucketing", s=s, seed=f + s)
+    out = agg(x)
+    assert np.isfinite(out).all()
+    perm = agg.pre.last_permutation
+    buckets = _buckets(x, perm, s)
+    np.testing.assert_allclose(build(name, f)(buckets), out, rtol=1e-12, atol=1e-12)
+    byz = np.array([np.any(perm[i : i + s] >= n - f) for i in range(0, n, s)])
+    assert 1 <= byz.sum() <= f
+    hb = buckets[~byz]
+    hmean = hb.mean(axis=0)
+    if name == "geometric_median":
+        radius = np.linalg.norm(hb - hmean, axis=1).max()
+        bound = 2 * (k - byz.sum()) / (k - 2 * byz.sum()) * radius
+        assert np.linalg.norm(out - hmean) <= bound * 1.001 + 1e-9
+    elif name == "centered_clipping":
+        box_diag = np.linalg.norm(hb.max(axis=0) - hb.min(axis=0))
+        assert np.linalg.norm(out - hmean) <= box_diag + f * agg.rule.tau / k
+    else:
+        assert honest_box_contains(out, hb)
+    if name == "krum":  # one honest bucket mean (summed in another order here)
+        assert any(np.allclose(out, h, rtol=1e-12, atol=1e-12) for h in hb)
+    elif name == "bulyan":
+        assert not set(agg.rule.selection(buckets)) & set(np.flatnonzero(byz))
+    elif name == "brsgd":
+        assert not agg.rule.trace(buckets).selected[byz].any()
+
+
+@pytest.mark.parametrize("pre", PRE)
+@pytest.mark.parametrize("attack", sorted(ATTACKS))
+def test_mean_is_broken_by_one_row(attack, pre):
+    honest = np.random.default_rng(0).standard_normal((6, 6))
+    out = build("mean", pre=pre)(np.vstack([honest, ATTACKS[attack](2, 6)]))
+    assert not np.isfinite(out).all() or np.abs(out).max() > 1e8
+
+
+@pytest.mark.parametrize("pre", PRE)
+@pytest.mark.parametrize("name", ROBUST)
+def test_all_rows_non_finite_does_not_crash(name, pre):
+    x = np.full((ROWS[pre], 4), np.nan)
     x[::2] = np.inf
-    out = A.get(name)(x)
+    out = build(name, pre=pre)(x)
     assert out.shape == (4,)
 
 
@@ -276,6 +395,35 @@ def test_known_attack_breaks_just_past_bound(name, params, n, k, why):
     rng = np.random.default_rng(n + k)
     x = np.vstack([np.full((k, 4), 1e10), rng.standard_normal((n - k, 4))])
     out = A.get(name, **params)(x)
+    assert np.abs(out).min() > 1e9, why
+
+
+@pytest.mark.parametrize(("name", "params", "n", "k", "why"), BREAKS)
+def test_known_attack_breaks_nnm_just_past_bound(name, params, n, k, why):
+    # NNM for f = k - 1 (or the rule's own f <= k - 1): with k > f attackers only n - k < n - f
+    # rows are honest, so every honest row's n - f neighbours include an attacker and every
+    # mixed row is at least 1e10 / (n - f) > 1e9: nothing is left for the rule to recover.
+    rng = np.random.default_rng(n + k)
+    x = np.vstack([np.full((k, 4), 1e10), rng.standard_normal((n - k, 4))])
+    agg = A.get(name, pre="nnm", **{"f": k - 1, **params})
+    assert agg.pre.f < k
+    assert np.abs(agg.pre(x)).min() > 1e9
+    assert np.abs(agg(x)).min() > 1e9, why
+
+
+@pytest.mark.parametrize(("name", "params", "n", "k", "why"), BREAKS)
+@pytest.mark.parametrize("s", [2, 3])
+@pytest.mark.parametrize("seed", range(3))
+def test_known_attack_breaks_bucketing_just_past_bound(name, params, n, k, why, s, seed):
+    # s times the rows and the attackers: at least k of the n buckets hold an attacker (a
+    # bucket holds s rows), each such mean >= 1e10 / s per coordinate, and the rule, past its
+    # bound with k of n, breaks as the bare rule does (measured for these seeds).
+    rng = np.random.default_rng(n + k)
+    x = np.vstack([np.full((k * s, 4), 1e10), rng.standard_normal(((n - k) * s, 4))])
+    agg = A.get(name, pre="bucketing", s=s, seed=seed, **params)
+    out = agg(x)
+    perm = agg.pre.last_permutation
+    assert sum(np.any(perm[i : i + s] < k * s) for i in range(0, n * s, s)) >= k
     assert np.abs(out).min() > 1e9, why
 
 
@@ -608,6 +756,7 @@ def test_too_few_rows_raise_at_call(name, params, n, match):
         agg(np.zeros((n, 3)))
 
 
+@pytest.mark.parametrize("pre", PRE)
 @pytest.mark.parametrize("name", A.NAMES)
 @pytest.mark.parametrize(
     "bad",
@@ -622,9 +771,9 @@ def test_too_few_rows_raise_at_call(name, params, n, match):
     ],
     ids=["1d", "3d", "no-rows", "no-cols", "complex", "str", "bool"],
 )
-def test_bad_input_raises(name, bad):
+def test_bad_input_raises(name, bad, pre):
     with pytest.raises(ValueError, match=r"\bx must"):
-        A.get(name)(bad)
+        build(name, pre=pre)(bad)
 
 
 @pytest.mark.parametrize("m,beta,c2", [(10, 0.1, 1), (10, 0.4, 4), (20, 0.1, 2), (20, 0.25, 5),
