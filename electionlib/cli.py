@@ -335,8 +335,11 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="vote attacks for vote schemes, gradient attacks for --aggregator "
                         f"and DRACO; vote: {', '.join(VOTE_ATTACKS)}; gradient: "
                         f"{', '.join(GRADIENT_ATTACKS)}")
-    t.add_argument("--byz-select", default=None, choices=("random", "worst", "first"),
-                   help="(default: random; worst for the deterministic code under a preset)")
+    t.add_argument("--byz-select", default=None,
+                   choices=("random", "worst", "first", "omniscient"),
+                   help="(default: random; worst for the deterministic code under a preset; "
+                        "omniscient: the allocation-aware set that maximises the master's "
+                        "exact error for the run's G, fixed for the run)")
     t.add_argument("--byz-redraw", action="store_true")
     per = "(default: per dataset and scheme family, electionlib.presets.DATASET_DEFAULTS: "
     t.add_argument("--momentum", default=None, choices=("server", "worker", "none"),

@@ -8,6 +8,7 @@ and :mod:`electionlib.schemes` build a run from these functions, so that each is
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,12 +20,13 @@ from . import votes as V
 
 __all__ = ["TrainConfig", "VOTE_CODES", "DRACO_CODES", "MOMENTA", "LATE_FIELDS", "streams",
            "code_stream", "partition_rngs", "allocation", "agg_callable", "draco_code",
-           "DEVICES"]
+           "DEVICES", "BYZ_SELECT", "byzantine_set"]
 
 VOTE_CODES = ("uncoded", "bernoulli", "deterministic")
 DRACO_CODES = ("draco-repetition", "draco-cyclic")
 MOMENTA = ("server", "worker", "none")
 DEVICES = ("cpu", "cuda")
+BYZ_SELECT = ("random", "worst", "first", "omniscient")
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,10 @@ class TrainConfig:
         aggregator [None]: a full-precision rule of :mod:`electionlib.aggregators`
             (uncoded allocation); ``agg_params``: its parameters as ``((name, value), ...)``.
         attack ["none"]: a vote attack (vote schemes) or a gradient attack (others).
-        byz_select ["random"|"worst"|"first"], byz_redraw [False]: new set every step.
+        byz_select ["random"|"worst"|"first"|"omniscient"], byz_redraw [False]: new set every
+            step (``random`` only). ``omniscient``: the allocation-aware adversary's set, the
+            ``b`` workers whose worst-case votes maximise the master's exact error for the
+            run's ``G`` (:func:`byzantine_set`), fixed for the run.
         momentum ["server"], eta [0.9], weight_decay [0].
         tie ["coin"]: sign(0) and local-tie rule (``plus``, ``coin``, ``abstain``).
         rho [1.0]: batch reduction (supplement A.4), noise_var [0] (A.5), quant_bits [1].
@@ -124,7 +129,7 @@ class TrainConfig:
             raise ValueError(f"agg_params={self.agg_params!r} needs an aggregator")
         v.choice("momentum", self.momentum, MOMENTA)
         v.choice("tie", self.tie, V.TIE_RULES)
-        v.choice("byz_select", self.byz_select, ("random", "worst", "first"))
+        v.choice("byz_select", self.byz_select, BYZ_SELECT)
         v.boolean("byz_redraw", self.byz_redraw)
         v.choice("empty_rows", self.empty_rows, codes.EMPTY_ROW_RULES)
         if self.code_seed is not None:
@@ -286,3 +291,41 @@ def draco_code(cfg: TrainConfig):
     if cfg.code == "draco-repetition":
         return draco.repetition(cfg.n, s)
     return draco.cyclic(cfg.n, s)
+
+
+#: Byzantine sets of size at most this many candidates are chosen by exhaustive search under
+#: ``byz_select="omniscient"``; above it, by the greedy search with 1-swaps.
+OMNISCIENT_MAX_SETS = 500
+
+
+def byzantine_set(cfg: TrainConfig, G: np.ndarray, rng) -> np.ndarray:
+    """The run's Byzantine workers for allocation ``G`` (``rng``: the run's ``byz`` stream).
+
+    ``random``, ``worst`` (most loaded) and ``first`` are
+    :func:`electionlib.attacks.byzantine_set`. ``omniscient`` is the allocation-aware
+    adversary: knowing ``G``, it corrupts the ``b`` workers that maximise the exact
+    probability that the master's decision differs from the partition majority when they
+    send the reverse of it, with fair-coin partition signs (``S = 0``: it knows the code, not
+    the data) -- :func:`electionlib.attacks.worst_byzantine_set`, exhaustive up to
+    :data:`OMNISCIENT_MAX_SETS` candidate sets, greedy above. It draws nothing from ``rng``.
+    With ``attack="worst"`` it then sends, per step and coordinate, the reverse of the true
+    majority, which maximises the error for its set (the master's count is monotone in every
+    vote). A full-precision run (uncoded ``G``, every worker alike) takes the first ``b``.
+    """
+    if cfg.byz_select != "omniscient":
+        return A.byzantine_set(G, cfg.b, select=cfg.byz_select, rng=rng)
+    G = np.asarray(G, np.uint8)
+    if cfg.b == 0:
+        return np.zeros(0, np.int64)
+    if not cfg.vote_scheme or G.shape[1] % 2 == 0:
+        if cfg.vote_scheme:
+            raise ValueError(f"byz_select='omniscient' needs an odd number of partitions for "
+                             f"a vote scheme, got k={G.shape[1]}")
+        return np.arange(cfg.b, dtype=np.int64)
+    return np.asarray(_omniscient(G.tobytes(), G.shape, cfg.b, cfg.tie), np.int64)
+
+
+@functools.lru_cache(maxsize=64)
+def _omniscient(raw: bytes, shape: tuple, b: int, tie: str) -> tuple:
+    G = np.frombuffer(raw, np.uint8).reshape(shape)
+    return A.worst_byzantine_set(G, b, S=0.0, tie=tie, max_sets=OMNISCIENT_MAX_SETS)[0]

@@ -312,7 +312,7 @@ class _Run:
             raw = X.recv_from_server(comm, MPI, X.TAG_SETUP)
             G[:] = raw.reshape(n, k)
         self.G = G
-        self.byz = A.byzantine_set(G, cfg.b, select=cfg.byz_select, rng=self.byz_rng)
+        self.byz = C.byzantine_set(cfg, G, self.byz_rng)
         self.agg = None
         if not self.vote and self.draco_code is None:
             self.agg = C.agg_callable(cfg)

@@ -51,6 +51,7 @@ from .config import (
     DRACO_CODES,
     VOTE_CODES,
     TrainConfig,
+    byzantine_set,
     code_stream,
 )
 from .config import allocation as _allocation
@@ -152,7 +153,7 @@ def _run(cfg: TrainConfig, *, progress: bool, dataset, parity: bool) -> RunResul
     G = scheme.G
     loads = G.sum(axis=1)
     up_bytes, down_bytes = schemes.wire_bytes(scheme), schemes.wire_update_bytes(scheme)
-    byz = A.byzantine_set(G, cfg.b, select=cfg.byz_select, rng=byz_rng)
+    byz = byzantine_set(cfg, G, byz_rng)
 
     total_steps = sched.total_steps
     mom = torch.zeros(d) if cfg.momentum == "server" else None

@@ -83,6 +83,9 @@ def sim_params(res):
          "dirichlet", "--alpha", "0.1"]),
     (4, ["--b", "1", "--aggregator", "median", "--attack", "gaussian", "--lr", "0.01",
          "--partition", "shards", "--labels-per-partition", "2"]),
+    # the allocation-aware adversary: its set chosen from G on every rank alike
+    (5, ["--b", "2", "--code", "bernoulli", "--r", "2", "--attack", "worst", "--byz-select",
+         "omniscient", "--partition", "dirichlet", "--alpha", "0.5"]),
 ])
 def test_parity_with_sim_bit_identical(tmp_path, n, args):
     res = result(launch(tmp_path, n, "--epochs", "0.4", "--parity", *args))

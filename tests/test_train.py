@@ -194,3 +194,30 @@ def test_the_run_splits_its_data_as_configured():
     b = T.run(T.TrainConfig(dataset="digits", n=5, epochs=0.1, partition="dirichlet",
                             alpha=0.05), progress=False).params
     assert not np.array_equal(a, b)
+
+
+def test_omniscient_byzantine_set_is_the_exhaustive_worst_set():
+    """byz_select='omniscient': the b workers that maximise the master's exact error for the
+    run's G (fair-coin partitions), fixed for the run; at least as harmful as every other set
+    in that model, and chosen without drawing from the run's byz stream."""
+    from itertools import combinations
+
+    from electionlib import attacks as A
+    from electionlib import codes, config, theory
+
+    cfg = T.TrainConfig(n=7, b=2, code="bernoulli", r=3.0, attack="worst",
+                        byz_select="omniscient")
+    G = codes.bernoulli(7, 3 / 7, rng=np.random.default_rng(4))
+    rng = np.random.default_rng(0)
+    byz = config.byzantine_set(cfg, G, rng)
+    err = theory.exact_error_fixed(G, byz, 0.0, attack="worst", target="mu", tie="coin")
+    for other in combinations(range(7), 2):
+        assert err >= theory.exact_error_fixed(G, other, 0.0, attack="worst", target="mu",
+                                               tie="coin") - 1e-12
+    assert rng.bit_generator.state == np.random.default_rng(0).bit_generator.state
+    assert tuple(byz) == A.worst_byzantine_set(G, 2, method="exhaustive")[0]
+    fp = T.TrainConfig(n=7, b=2, aggregator="median", attack="alie", byz_select="omniscient")
+    assert config.byzantine_set(fp, codes.uncoded(7), rng).tolist() == [0, 1]
+    with pytest.raises(ValueError, match="odd number of partitions"):
+        config.byzantine_set(T.TrainConfig(n=4, b=1, byz_select="omniscient"),
+                             codes.uncoded(4), rng)
