@@ -34,11 +34,11 @@ default, is the bare rule)::
 |           | one; required otherwise)    |                    |                            |
 | bucketing | s=2, seed=0                 | ceil(n / s)        | s (rule's min n - 1) + 1   |
 
-* ``nnm`` -- nearest-neighbour mixing (:class:`NNM`): each row becomes the mean of its
+* ``nnm`` (:class:`NNM`) -- nearest-neighbour mixing: each row becomes the mean of its
   n - f nearest rows. One ``f`` configures both NNM and a rule that takes ``f``; for a
   rule without ``f`` (mean, median, geometric_median, centered_clipping, brsgd) the ``f``
   passed to :func:`get` is NNM's alone.
-* ``bucketing`` -- (:class:`Bucketing`): a random permutation cut into buckets of ``s``
+* ``bucketing`` (:class:`Bucketing`) -- a random permutation cut into buckets of ``s``
   rows, each averaged. The permutations come from ``numpy.random.default_rng(seed)``,
   owned by the composed instance: call t uses the t-th permutation of that stream, so
   two instances built with the same parameters give the same outputs call for call
@@ -58,7 +58,9 @@ Conventions shared by all rules:
   computed in float64, one block of columns at a time, so a float32
   ``(50, 10**7)`` input never gets a float64 copy of its own size. Order
   statistics are selected in the input's dtype (exact: the conversion to
-  float64 is monotone) and only the selected values are converted.
+  float64 is monotone) and only the selected values are converted. A
+  pre-aggregator's means are accumulated in float64 and stored in the input's
+  dtype, so the rule after it sees rows of that dtype.
 * **Compiled passes** -- when numba is available (:data:`USE_KERNELS`, and
   ``ELECTIONLIB_NUMBA=0`` switches it off), the median, trimmed mean, distances
   and weighted sums run the fused passes of :mod:`electionlib._agg_kernels`.
@@ -77,7 +79,9 @@ Conventions shared by all rules:
   distance to the median is +inf, so it could never be in C1); the
   coordinate-wise median and trimmed mean order NaN as +inf (the
   ``numpy.sort`` convention), so a non-finite entry is an extreme value that
-  the rule trims away.
+  the rule trims away. NNM passes a non-finite row through unchanged (it is
+  never a neighbour of a finite row) and bucketing makes the bucket holding it
+  non-finite; the rule after them then applies its own rule above.
 * **Ties** -- Krum, Multi-Krum and Bulyan break exact Krum-score ties by
   the next-nearest neighbours, then by the lower row index; BrSGD breaks
   ties in its (integer) scores by the lower row index, as its C2 asks.
@@ -997,9 +1001,9 @@ class NNM(PreAggregator):
     are never a neighbour of a finite row: a finite row averages its ``min(n - f, m)``
     nearest finite rows (m of them), and a non-finite row is passed through unchanged, for
     the rule after NNM to treat as the malformed message it is (the mean propagates it,
-    the robust rules discard it). Allouah et al. show that NNM followed by an
-    (f, kappa)-robust rule is robust with ``kappa`` of order f/n under heterogeneous
-    honest rows, for ``n > 2f``.
+    the robust rules discard it). Allouah et al. show that NNM followed by a robust rule
+    configured for the same f attains the optimal error under heterogeneous honest rows,
+    for ``n > 2f``.
 
     Args:
         f: number of Byzantine rows tolerated, 0 <= f < n (the mixing averages n - f rows).
@@ -1015,8 +1019,8 @@ class NNM(PreAggregator):
         array([1.33333333])
 
     Reference: Allouah, Farhadkhani, Guerraoui, Gupta, Pinot, Stephan, *Fixing by mixing:
-    a recipe for optimal Byzantine ML under heterogeneity*, AISTATS 2023 (Algorithm 1,
-    nearest neighbor mixing; Theorem 1).
+    a recipe for optimal Byzantine ML under heterogeneity*, AISTATS 2023 (nearest neighbor
+    mixing, NNM).
     """
 
     name = "nnm"
@@ -1092,10 +1096,10 @@ class Bucketing(PreAggregator):
 
     A rule configured for f Byzantine rows keeps its f: each Byzantine row contaminates
     at most one bucket, so at most f of the ceil(n/s) bucket means are Byzantine, while
-    averaging s honest rows divides their heterogeneity (variance) by about s.
+    averaging s randomly chosen honest rows shrinks their spread (heterogeneity).
 
     Args:
-        s: bucket size, s >= 1 (Karimireddy et al. take s <= n / (2f)).
+        s: bucket size, s >= 1.
         seed: seed of the permutation stream, an integer >= 0.
 
     Example:
@@ -1110,7 +1114,7 @@ class Bucketing(PreAggregator):
         array([1.5])
 
     Reference: Karimireddy, He, Jaggi, *Byzantine-robust learning on heterogeneous
-    datasets via bucketing*, ICLR 2022 (Algorithm 1; Theorem I).
+    datasets via bucketing*, ICLR 2022 (the bucketing scheme).
     """
 
     name = "bucketing"
