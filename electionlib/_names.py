@@ -10,7 +10,7 @@ from __future__ import annotations
 __all__ = ["VOTE_ATTACKS", "GRADIENT_ATTACKS", "OMNISCIENT"]
 
 #: Attacks on 1-bit (or multi-bit) votes (:func:`electionlib.attacks.attack_vote`).
-VOTE_ATTACKS = ("none", "reverse", "directional", "random", "worst")
+VOTE_ATTACKS = ("none", "reverse", "directional", "random", "worst", "sign_flip")
 
 #: Attacks on full-precision messages (:func:`electionlib.attacks.attack_gradient`).
 GRADIENT_ATTACKS = (
@@ -23,7 +23,13 @@ GRADIENT_ATTACKS = (
     "label_shift",
     "alie",
     "ipm",
+    "mimic",
+    "inf",
+    "nan",
+    "minmax",
+    "minsum",
+    "fang",
 )
 
 #: The gradient attacks that see the honest messages (the adversary channel).
-OMNISCIENT = frozenset({"model_negation", "alie", "ipm"})
+OMNISCIENT = frozenset({"model_negation", "alie", "ipm", "mimic", "minmax", "minsum", "fang"})

@@ -2,7 +2,9 @@
 
 Each trial is one gradient coordinate: the ``k`` partition gradients are
 ``N(g, sigma_bar^2)`` so each partition sign is correct with probability
-``Phi(S)`` (``S = |g| / sigma_bar``, Definition 1); workers vote by local
+``Phi(S)`` (``S = |g| / sigma_bar``, Definition 1) — or, for a fixed code,
+partition ``j`` with its own probability ``rho_j`` (non-i.i.d. data, Theorem 1's
+model with non-identical partitions); workers vote by local
 majority (:func:`electionlib.votes.encode`), ``b`` Byzantine workers attack
 (:mod:`electionlib.attacks`), the master decides by majority, and the trial
 is an error when the decision (0 if tied) differs from the target:
@@ -34,6 +36,7 @@ from scipy import stats
 
 from . import _validate as v
 from . import attacks as A
+from . import theory
 from . import votes as V
 from ._progress import progress as _bar
 
@@ -82,7 +85,7 @@ def clopper_pearson(errors: int, trials: int, level: float = 0.999) -> tuple[flo
 
 
 def _check_common(S, attack, target, tie, trials, block, sign_g):
-    S = v.real("S", S, lo=0.0)
+    S = None if S is None else v.real("S", S, lo=0.0)
     v.choice("attack", attack, A.VOTE_ATTACKS)
     v.choice("target", target, TARGETS)
     v.choice("tie", tie, V.TIE_RULES)
@@ -104,7 +107,7 @@ def _blocks(seed, trials: int, block: int):
 def estimate_fixed(
     G,
     byzantine,
-    S: float,
+    S: float | None = None,
     *,
     attack: str = "worst",
     target: str = "sign",
@@ -115,13 +118,20 @@ def estimate_fixed(
     seed=0,
     level: float = 0.999,
     progress: bool = False,
+    rho=None,
+    q: float = 0.75,
 ) -> MCResult:
     """Estimate the error of a fixed code ``G`` with a fixed Byzantine set.
+
+    Per block, the partition signs are ``gen.random((k, size)) < rho[:, None]`` (``rho_j =
+    Phi(S)`` for every j, or the given ``rho``), ``gen`` the block's first stream; the
+    workers' coins and the attacks draw from the block's other ``n`` streams, one per worker.
+    ``rho = Phi(S) * ones(k)`` gives the same draws, hence the same count, as ``S``.
 
     Args:
         G: ``(n, k)`` 0/1 allocation matrix.
         byzantine: indices of the Byzantine workers.
-        S: signal-to-noise ratio ``|g| / sigma_bar`` (>= 0).
+        S: signal-to-noise ratio ``|g| / sigma_bar`` (>= 0), i.i.d. partitions.
         attack: one of :data:`electionlib.attacks.VOTE_ATTACKS`.
         target: ``"sign"`` or ``"mu"`` (odd ``k``).
         tie: local tie rule (``plus``, ``coin``, ``abstain``).
@@ -129,6 +139,9 @@ def estimate_fixed(
         trials, block, seed: sample size, block size, seed (see module doc).
         level: confidence level of :attr:`MCResult.ci`.
         progress: show a tqdm bar.
+        rho: ``(k,)`` per-partition probabilities in [0, 1] that partition j's sign is
+            correct, in place of ``Phi(S)`` (give ``S`` or ``rho``, not both).
+        q: ``sign_flip``'s flip probability in [0, 1].
 
     Returns:
         :class:`MCResult`.
@@ -137,20 +150,33 @@ def estimate_fixed(
         >>> from electionlib import codes
         >>> estimate_fixed(codes.deterministic(7, 2), [0, 6], 0.5, target="mu", trials=2000).errors
         0
+        >>> r = estimate_fixed(codes.uncoded(3), [0], rho=[0.9, 0.8, 0.3], trials=4000)
+        >>> r.ci[0] < 0.76 < r.ci[1]  # exact: 1 - 0.8 * 0.3
+        True
+
+    Reference: Theorem 1; with ``rho``, Theorem 1's model with non-identical partitions.
     """
     G = v.allocation(G)
     n, k = G.shape
     byz = A._indices(byzantine, n)
     S, trials, block = _check_common(S, attack, target, tie, trials, block, sign_g)
+    q = v.real("q", q, lo=0.0, hi=1.0)
     if target == "mu" and k % 2 == 0:
         raise ValueError(f"target='mu' needs an odd number of partitions, got k={k}")
-    rho = float(stats.norm.cdf(S))
+    if rho is None:
+        if S is None:
+            raise ValueError("pass S (i.i.d. partitions, rho = Phi(S)) or rho (per partition)")
+        p_correct = np.full((k, 1), float(stats.norm.cdf(S)))
+    elif S is not None:
+        raise ValueError(f"S={S!r} and rho were both given: rho replaces Phi(S), leave S unset")
+    else:
+        p_correct = theory.partition_probs(rho, k)[:, None]
     errors = 0
     for size, ss in _bar(_blocks(seed, trials, block), -(-trials // block), "MC", progress):
         streams = ss.spawn(n + 1)
         gen = np.random.default_rng(streams[0])
         worker_rngs = [np.random.default_rng(s) for s in streams[1:]]
-        correct = gen.random((k, size)) < rho
+        correct = gen.random((k, size)) < p_correct
         positive = correct if sign_g == 1 else ~correct
         pbits = np.packbits(positive, axis=1)
         bits, present = V.encode(pbits, G, size, tie=tie, rng=worker_rngs)
@@ -159,7 +185,7 @@ def estimate_fixed(
         else:
             tgt = np.packbits(np.full(size, sign_g > 0))
         bits, present = A.apply_vote_attack(
-            attack, bits, present, byz, size, rngs=worker_rngs, target=tgt
+            attack, bits, present, byz, size, rngs=worker_rngs, target=tgt, q=q
         )
         decision = V.decide(bits, size, present)
         want = V.unpack(tgt, size)
@@ -183,11 +209,13 @@ def estimate_ensemble(
     seed=0,
     level: float = 0.999,
     progress: bool = False,
+    q: float = 0.75,
 ) -> MCResult:
     """Estimate the error over the Bernoulli code ensemble (fresh ``G`` per trial).
 
     Byzantine workers are workers ``0..b-1`` (the ensemble is exchangeable,
-    so any fixed set gives the same law). An empty row abstains.
+    so any fixed set gives the same law). An empty row abstains. ``sign_flip``
+    reverses each Byzantine vote where ``gen.random((size, b)) < q`` (q in [0, 1]).
 
     Example:
         >>> r = estimate_ensemble(9, 9, 2 / 9, 3, 1.0, trials=4000, seed=1)
@@ -201,6 +229,9 @@ def estimate_ensemble(
     p = v.real("p", p, lo=0.0, hi=1.0)
     b = v.integer("b", b, lo=0, hi=n)
     S, trials, block = _check_common(S, attack, target, tie, trials, block, sign_g)
+    if S is None:
+        raise ValueError("S=None: the ensemble needs the SNR S >= 0")
+    q = v.real("q", q, lo=0.0, hi=1.0)
     if target == "mu" and k % 2 == 0:
         raise ValueError(f"target='mu' needs an odd number of partitions, got k={k}")
     rho = float(stats.norm.cdf(S))
@@ -231,6 +262,8 @@ def estimate_ensemble(
                 vote[:, :b] = np.where(gen.random((size, b)) < 0.5, 1, -1)
             elif attack == "worst":
                 vote[:, :b] = -tgt[:, None]
+            elif attack == "sign_flip":
+                vote[:, :b] = np.where(gen.random((size, b)) < q, -vote[:, :b], vote[:, :b])
         decision = np.sign(vote.sum(axis=1, dtype=np.int32))
         errors += int((decision != tgt).sum())
     return MCResult(errors, trials, level)

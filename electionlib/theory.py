@@ -9,9 +9,16 @@ signs votes sign(g) if X > Y and -sign(g) if X < Y; a tie on a non-empty row fol
 ("plus": +1 absolute, "coin": fair coin, "abstain": no vote = 0); an empty row always abstains.
 Byzantine workers (``attack``): "none" act honestly, "reverse" negate their honest vote (an
 abstention stays one, a coin stays a fair coin), "directional" send +1 (absolute), "random" a fair
-coin, "worst" send -target. The master takes mu_hat = sign(D), D = sum of votes; D = 0 does not
-move and counts as an error. ``target`` "sign" scores mu_hat against sign(g), "mu" against the
-majority of the k partition signs (k odd). Internally votes are relative: vote * sign_g.
+coin, "worst" send -target, "sign_flip" negate their honest vote with probability ``q``
+independently per worker and coordinate (an abstention stays one, a coin stays a fair coin). The
+master takes mu_hat = sign(D), D = sum of votes; D = 0 does not move and counts as an error.
+``target`` "sign" scores mu_hat against sign(g), "mu" against the majority of the k partition signs
+(k odd). Internally votes are relative: vote * sign_g.
+
+Heterogeneous partitions (non-i.i.d. data, e.g. Dirichlet label splits): :func:`exact_error_fixed`
+also takes ``rho``, the (k,) probabilities that each partition's sign is correct, independent but
+not identical, in place of the one Phi(S) of Definition 1 (Theorem 1's model with non-identical
+partitions).
 """
 
 from __future__ import annotations
@@ -296,6 +303,73 @@ def _wrong_prob(S) -> float:
     return float(stats.norm.sf(_v.real("S", S, lo=0.0)))
 
 
+def _flip_prob(q) -> float:
+    """``sign_flip``'s probability of reversing a vote, checked to lie in [0, 1]."""
+    return _v.real("q", q, lo=0.0, hi=1.0)
+
+
+def partition_probs(rho, k: int) -> np.ndarray:
+    """Check per-partition correctness probabilities: ``(k,)`` reals in [0, 1], as float64.
+
+    Args: rho: array-like of length k, rho_j = P(partition j's sign equals sign(g)); k: partitions.
+    Returns: float64 ``(k,)`` copy.
+
+    >>> partition_probs([0.9, 0.4, 1.0], 3).tolist()
+    [0.9, 0.4, 1.0]
+
+    Reference: Theorem 1's model with non-identical partitions.
+    """
+    arr = np.asarray(rho)
+    if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.integer)
+                                 or np.issubdtype(arr.dtype, np.floating)):
+        raise ValueError(f"rho must hold real probabilities in [0, 1], got dtype {arr.dtype}")
+    if arr.shape != (k,):
+        raise ValueError(f"rho must have shape (k,) = ({k},), one probability per partition, "
+                         f"got shape {arr.shape}")
+    arr = arr.astype(np.float64)
+    bad = ~np.isfinite(arr) | (arr < 0.0) | (arr > 1.0)
+    if bad.any():
+        j = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"rho[{j}]={float(arr[j])!r} must lie in [0, 1]")
+    return arr
+
+
+def _s_or_rho(S, rho, k: int):
+    """Exactly one of S (i.i.d. Phi(S) partitions) and rho (per-partition probabilities)."""
+    if rho is None:
+        if S is None:
+            raise ValueError("pass S (i.i.d. partitions, rho = Phi(S)) or rho (per partition)")
+        return _v.real("S", S, lo=0.0), None
+    if S is not None:
+        raise ValueError(f"S={S!r} and rho were both given: rho replaces Phi(S), leave S unset")
+    return None, partition_probs(rho, k)
+
+
+def _pattern_prob_table(rho: np.ndarray):
+    """A function pattern -> prod_j rho_j^bit_j (1 - rho_j)^(1 - bit_j), from two half tables.
+
+    The low L = ceil(k/2) bits and the high k - L bits each index a table of products
+    (built by doubling, no logarithms, so rho_j in {0, 1} is exact); a pattern's probability is
+    the product of its two entries.
+    """
+    k = rho.size
+    low = (k + 1) // 2
+
+    def table(r: np.ndarray) -> np.ndarray:
+        t = np.ones(1)
+        for rj in r:  # bit j of the index is partition j of this half
+            t = np.concatenate([t * (1.0 - rj), t * rj])
+        return t
+
+    t_lo, t_hi = table(rho[:low]), table(rho[low:])
+    mask = np.uint32((1 << low) - 1)
+
+    def prob(pat: np.ndarray) -> np.ndarray:
+        return t_lo[pat & mask] * t_hi[pat >> np.uint32(low)]
+
+    return prob
+
+
 def _tie_weight(tie: str, sign_g: int) -> float:
     """Probability that a tie on a non-empty row becomes a vote for sign(g)."""
     return {"coin": 0.5, "abstain": 0.0, "plus": float(sign_g == 1)}[tie]
@@ -367,6 +441,7 @@ def _power3(h: np.ndarray, m: int) -> np.ndarray:
 def exact_error_ensemble(
     n: int, k: int, p: float, b: int, S: float, *,
     attack: str = "worst", target: str = "sign", tie: str = "coin", sign_g: int = 1,
+    q: float = 0.75,
 ) -> float:  # fmt: skip
     """Exact master error probability over the Bernoulli(p) code ensemble (G redrawn).
 
@@ -378,7 +453,8 @@ def exact_error_ensemble(
 
     Args: n: workers >= 1; k: partitions >= 1 (odd for target "mu"); p: in [0, 1];
         b: Byzantine workers in [0, n] (a fixed set; any set, by exchangeability); S: SNR >= 0;
-        attack, target, tie, sign_g: the vote model of the module docstring.
+        attack, target, tie, sign_g: the vote model of the module docstring; q: ``sign_flip``'s
+        flip probability in [0, 1] (its Byzantine vote pmf is (1 - q) h + q h reversed).
     Returns: the error probability (mu_hat = 0 counts as an error).
 
     >>> round(exact_error_ensemble(9, 9, 0.4, 3, 1.0), 6)
@@ -389,6 +465,7 @@ def exact_error_ensemble(
     n, k = _v.integer("n", n, lo=1), _v.integer("k", k, lo=1)
     p, b = _v.real("p", p, lo=0.0, hi=1.0), _v.integer("b", b, lo=0, hi=n)
     _check_model(attack, target, tie, sign_g, k)
+    q_flip = _flip_prob(q)
     q, tw = _wrong_prob(S), _tie_weight(tie, sign_g)
     total = 0.0
     for w, weight in enumerate(stats.binom.pmf(k - np.arange(k + 1), k, q)):
@@ -401,7 +478,8 @@ def exact_error_ensemble(
         h += np.array([0.0, ties, 0.0]) if tie == "abstain" else np.array([1 - tw, 0, tw]) * ties
         tau = 1 if target == "sign" or 2 * w > k else -1
         z = {"none": h, "reverse": h[::-1], "random": np.array([0.5, 0.0, 0.5]),
-             "directional": np.eye(3)[1 + sign_g], "worst": np.eye(3)[1 - tau]}[attack]  # fmt: skip
+             "directional": np.eye(3)[1 + sign_g], "worst": np.eye(3)[1 - tau],
+             "sign_flip": (1.0 - q_flip) * h + q_flip * h[::-1]}[attack]  # fmt: skip
         D = np.convolve(_power3(h, n - b), _power3(z, b))
         total += weight * (D[: n + 1].sum() if tau == 1 else D[n:].sum())
     return float(total)
@@ -421,23 +499,34 @@ def _byzantine_mask(byzantine, n: int) -> np.ndarray:
 
 
 def exact_error_fixed(
-    G, byzantine: Sequence[int], S: float, *,
+    G, byzantine: Sequence[int], S: float | None = None, *,
     attack: str = "worst", target: str = "sign", tie: str = "coin", sign_g: int = 1,
+    rho=None, q: float = 0.75,
 ) -> float:  # fmt: skip
     """Exact master error probability for a fixed allocation G, enumerating all 2^k patterns.
 
-    Pattern bit j = 1 iff partition j's sign is correct (probability rho^w (1 - rho)^(k - w)).
-    Per pattern the deterministic votes sum to D_det and t votes are fair coins, so
-    D = D_det + 2 Bin(t, 1/2) - t and P(sign(D) != tau) = P(Bin(t, 1/2) <= (t - tau D_det) // 2).
+    Pattern bit j = 1 iff partition j's sign is correct, with probability
+    prod_j rho_j^bit_j (1 - rho_j)^(1 - bit_j): rho_j = Phi(S) for every j (Definition 1, i.i.d.
+    partitions; the pattern weight is then rho^w (1 - rho)^(k - w)), or the given ``rho``
+    (independent, non-identical partitions). Per pattern the deterministic votes sum to D_det and
+    t votes are fair coins, so D = D_det + 2 Bin(t, 1/2) - t and
+    P(sign(D) != tau) = P(Bin(t, 1/2) <= (t - tau D_det) // 2). Under ``sign_flip`` the a
+    Byzantine votes equal to tau and the c equal to -tau are reversed with probability q each, so
+    tau D = tau D_rest + 2 Y - (a + c + t) with Y = Bin(a, 1 - q) + Bin(c, q) + Bin(t, 1/2).
 
     Args: G: (n, k) 0/1 allocation, k <= 22 (odd for target "mu"); byzantine: distinct worker
-        indices in [0, n); S: SNR >= 0; attack, target, tie, sign_g: the module's vote model.
+        indices in [0, n); S: SNR >= 0 (i.i.d. partitions); attack, target, tie, sign_g: the
+        module's vote model; rho: (k,) per-partition correctness probabilities in [0, 1], in
+        place of Phi(S) (give S or rho, not both); q: ``sign_flip``'s flip probability in [0, 1].
     Returns: the error probability (mu_hat = 0 counts as an error).
 
     >>> round(exact_error_fixed(np.eye(3), [0], 1.0), 6)  # uncoded: error iff an honest is wrong
     0.292139
+    >>> round(exact_error_fixed(np.eye(3), [0], rho=[0.9, 0.8, 0.3]), 6)  # 1 - 0.8 * 0.3
+    0.76
 
-    Reference: exact counterpart of Theorem 1 for one code; G = I is SignSGD-MV.
+    Reference: exact counterpart of Theorem 1 for one code; G = I is SignSGD-MV. With ``rho``:
+    Theorem 1's model with non-identical partitions.
     """
     G = _v.allocation(G)
     n, k = G.shape
@@ -445,11 +534,17 @@ def exact_error_fixed(
         raise ValueError(f"G has k={k} partitions; 2^k enumeration needs k <= {MAX_FIXED_K}")
     byz = _byzantine_mask(byzantine, n)
     _check_model(attack, target, tie, sign_g, k)
-    q = _wrong_prob(S)
+    S, rho = _s_or_rho(S, rho, k)
+    q_flip = _flip_prob(q)
     masks = (G.astype(np.uint32) << np.arange(k, dtype=np.uint32)).sum(axis=1, dtype=np.uint32)
     loads = G.sum(axis=1).astype(np.int32)
-    w_prob = (1.0 - q) ** np.arange(k + 1) * q ** (k - np.arange(k + 1))
+    if rho is None:
+        wrong = _wrong_prob(S)
+        w_prob = (1.0 - wrong) ** np.arange(k + 1) * wrong ** (k - np.arange(k + 1))
+    else:
+        pattern_prob = _pattern_prob_table(rho)
     cdf = stats.binom.cdf(np.arange(-1, n + 1)[None, :], np.arange(n + 1)[:, None], 0.5)
+    flip_cdfs: dict[tuple[int, int, int], np.ndarray] = {}
     chunk, total = max(1, min(2**k, 2**21 // n)), 0.0
     for start in range(0, 2**k, chunk):
         pat = np.arange(start, min(start + chunk, 2**k), dtype=np.uint32)
@@ -459,6 +554,10 @@ def exact_error_fixed(
         tied = (diff == 0) & (loads > 0)
         vote = np.sign(diff) + (sign_g * tied if tie == "plus" else 0)
         coin = tied & (tie == "coin")
+        weight = w_prob[w] if rho is None else pattern_prob(pat)
+        if attack == "sign_flip":
+            total += float(weight @ _sign_flip_error(vote, coin, byz, tau, q_flip, n, flip_cdfs))
+            continue
         if attack == "reverse":
             vote[:, byz] *= -1
         elif attack != "none":
@@ -466,5 +565,44 @@ def exact_error_fixed(
             vote[:, byz] = -tau[:, None] if attack == "worst" else sign_g * (attack != "random")
         t = coin.sum(axis=1)
         j = np.clip((t - tau * vote.sum(axis=1)) // 2, -1, n)
-        total += float(w_prob[w] @ cdf[t, j + 1])
+        total += float(weight @ cdf[t, j + 1])
     return total
+
+
+def _binom_pmf(m: int, p: float) -> np.ndarray:
+    """Bin(m, p) pmf on 0..m (exact powers; p = 0 or 1 give a point mass)."""
+    if m > 500:
+        return stats.binom.pmf(np.arange(m + 1), m, p)
+    ks = np.arange(m + 1)
+    comb = np.array([math.comb(m, i) for i in range(m + 1)], dtype=float)
+    return comb * p**ks * (1.0 - p) ** (m - ks)
+
+
+def _sign_flip_error(vote, coin, byz, tau, q: float, n: int, cache) -> np.ndarray:
+    """Per pattern, P(tau D <= 0) when the Byzantine votes are reversed with probability q.
+
+    ``vote``: (P, n) relative deterministic votes (0 for coins and abstentions), ``coin``: (P, n)
+    fair-coin mask, ``byz``: (n,) mask, ``tau``: (P,) targets. A Byzantine vote equal to tau
+    contributes 2 Bern(1 - q) - 1 to tau D, one equal to -tau 2 Bern(q) - 1, a coin (honest or
+    Byzantine: a reversed fair coin is a fair coin) 2 Bern(1/2) - 1; the cdf of their sum Y is
+    computed once per distinct (a, c, t) and kept in ``cache``.
+    """
+    tv = vote * tau[:, None]
+    bz = tv[:, byz]
+    a, c = (bz > 0).sum(axis=1), (bz < 0).sum(axis=1)
+    rest = tv.sum(axis=1) - bz.sum(axis=1)
+    t = coin.sum(axis=1)
+    j = np.clip((a + c + t - rest) // 2, -1, n)
+    uniq, inv = np.unique((a * (n + 1) + c) * (n + 1) + t, return_inverse=True)
+    table = np.empty((len(uniq), n + 2))
+    for r, u in enumerate(uniq.tolist()):
+        key = (ua, uc, ut) = (u // (n + 1) ** 2, u // (n + 1) % (n + 1), u % (n + 1))
+        if key not in cache:
+            pmf = np.convolve(np.convolve(_binom_pmf(ua, 1.0 - q), _binom_pmf(uc, q)),
+                              _binom_pmf(ut, 0.5))
+            full = np.ones(n + 2)
+            full[0] = 0.0
+            full[1:pmf.size + 1] = np.minimum(np.cumsum(pmf), 1.0)
+            cache[key] = full
+        table[r] = cache[key]
+    return table[inv.ravel(), j + 1]

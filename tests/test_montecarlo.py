@@ -2,6 +2,7 @@ import itertools
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from electionlib import codes, theory
 from electionlib import montecarlo as MC
@@ -99,5 +100,71 @@ def test_clopper_pearson_and_pvalue():
     ],
 )
 def test_bad_input(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+# ------------------------------------------------------------------------------ heterogeneous rho
+def test_rho_equal_to_phi_s_draws_the_same_trials():
+    G = codes.bernoulli(7, 2 / 7, rng=5)
+    rho = np.full(7, stats.norm.cdf(0.6))
+    for attack in ("worst", "sign_flip", "random"):
+        a = MC.estimate_fixed(G, [0, 3], 0.6, attack=attack, trials=3000, seed=2)
+        b = MC.estimate_fixed(G, [0, 3], rho=rho, attack=attack, trials=3000, seed=2)
+        assert a == b
+
+
+def test_monte_carlo_agrees_with_exact_heterogeneous_rho_bonferroni():
+    """Partition j correct with its own rho_j (some < 1/2, one certain): the exact value lies in
+    the Clopper-Pearson interval of the packed simulator (family-wise level 99.9%)."""
+    G_bern = codes.bernoulli(9, 2 / 9, rng=2024)
+    det = codes.deterministic(9, 2)
+    rhos = [np.linspace(0.3, 0.95, 9), np.array([0.9] * 6 + [0.2] * 3),
+            np.array([1.0, 0.4, 0.45, 0.8, 0.6, 0.55, 0.7, 0.35, 0.9])]
+    cells = list(itertools.product([("bern", G_bern), ("det", det)], range(len(rhos)),
+                                   [("worst", "mu"), ("reverse", "sign"), ("sign_flip", "sign"),
+                                    ("sign_flip", "mu")]))
+    level = 1 - FAMILY / len(cells)
+    outside = []
+    for j, ((name, G), r, (attack, target)) in enumerate(cells):
+        kw = dict(attack=attack, target=target, tie="coin", rho=rhos[r])
+        exact = theory.exact_error_fixed(G, [6, 7, 8], **kw)
+        est = MC.estimate_fixed(G, [6, 7, 8], trials=4000, seed=j, level=level, **kw)
+        lo, hi = est.ci
+        if not lo - 1e-12 <= exact <= hi + 1e-12:
+            outside.append((name, r, attack, target, exact, est.p_hat))
+    assert not outside, outside
+    # and the check has power: the i.i.d. value at the mean rho is rejected for the skewed rho
+    rho = rhos[1]
+    est = MC.estimate_fixed(G_bern, [6, 7, 8], rho=rho, attack="worst", target="sign",
+                            trials=6000, seed=99)
+    wrong = theory.exact_error_fixed(G_bern, [6, 7, 8], rho=np.full(9, rho.mean()),
+                                     attack="worst", target="sign")
+    lo, hi = est.ci
+    assert not lo <= wrong <= hi
+
+
+def test_sign_flip_ensemble_agrees_with_exact():
+    for j, (q, target) in enumerate([(0.75, "sign"), (0.4, "mu")]):
+        exact = theory.exact_error_ensemble(9, 9, 0.3, 3, 0.5, attack="sign_flip", q=q,
+                                            target=target)
+        est = MC.estimate_ensemble(9, 9, 0.3, 3, 0.5, attack="sign_flip", q=q, target=target,
+                                   trials=6000, seed=j)
+        lo, hi = est.ci
+        assert lo <= exact <= hi
+
+
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda: MC.estimate_fixed(np.eye(3), [0]), "pass S"),
+        (lambda: MC.estimate_fixed(np.eye(3), [0], 1.0, rho=[0.5] * 3), "both given"),
+        (lambda: MC.estimate_fixed(np.eye(3), [0], rho=[0.5] * 4), r"shape \(k,\) = \(3,\)"),
+        (lambda: MC.estimate_fixed(np.eye(3), [0], rho=[0.5, 1.2, 0.5]), r"rho\[1\]=1.2"),
+        (lambda: MC.estimate_fixed(np.eye(3), [0], 1.0, attack="sign_flip", q=2.0), "q=2.0"),
+        (lambda: MC.estimate_ensemble(9, 9, 0.2, 1, 1.0, q=-1.0), "q=-1.0"),
+    ],
+)
+def test_rho_bad_input(call, match):
     with pytest.raises(ValueError, match=match):
         call()

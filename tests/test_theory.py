@@ -15,15 +15,20 @@ from electionlib import theory as th
 COMBOS = list(itertools.product(th.ATTACKS, th.TARGETS, th.TIES))
 
 
-def slow_fixed(G, byzantine, S, attack, target, tie, sign_g):
-    """Reference: loop over correctness patterns and coin outcomes, in absolute vote values."""
+def slow_fixed(G, byzantine, S, attack, target, tie, sign_g, *, rho=None, q=0.75):
+    """Reference: loop over correctness patterns and every vote's outcomes, in absolute values.
+
+    Each vote is a list of (value, probability) outcomes: a fair coin is [(-1, 1/2), (1, 1/2)],
+    a sign_flip Byzantine vote v != 0 is [(v, 1 - q), (-v, q)] (a flipped coin stays a coin).
+    """
     G = np.asarray(G)
     n, k = G.shape
-    rho = stats.norm.cdf(S)
+    rhos = [stats.norm.cdf(S)] * k if rho is None else list(rho)
+    coin = [(-1, 0.5), (1, 0.5)]
     total = 0.0
     for bits in itertools.product((0, 1), repeat=k):
         w = sum(bits)
-        prob = rho**w * (1 - rho) ** (k - w)
+        prob = math.prod(rhos[j] if bits[j] else 1 - rhos[j] for j in range(k))
         truth = sign_g if target == "sign" or 2 * w > k else -sign_g
         votes = []
         for i in range(n):
@@ -42,13 +47,17 @@ def slow_fixed(G, byzantine, S, attack, target, tie, sign_g):
                     "directional": 1,
                     "random": "coin",
                     "worst": -truth,
+                    "sign_flip": v if v in ("coin", 0) else ("flip", v),
                 }[attack]
-            votes.append(v)
-        det = sum(v for v in votes if v != "coin")
-        t = sum(v == "coin" for v in votes)
-        for outcome in itertools.product((-1, 1), repeat=t):
-            if np.sign(det + sum(outcome)) != truth:
-                total += prob * 0.5**t
+            if v == "coin":
+                votes.append(coin)
+            elif isinstance(v, tuple):
+                votes.append([(v[1], 1 - q), (-v[1], q)])
+            else:
+                votes.append([(v, 1.0)])
+        for outcome in itertools.product(*votes):
+            if np.sign(sum(val for val, _ in outcome)) != truth:
+                total += prob * math.prod(pr for _, pr in outcome)
     return total
 
 
@@ -367,3 +376,86 @@ def test_theorem1_best_bound_is_the_boundary_of_condition_3():
     assert np.isnan(T.theorem1_best_bound(40, 0.2, 0.6))
     with pytest.raises(ValueError, match="alpha"):
         T.theorem1_best_bound(40, 1.0, 0.9)
+
+
+# ------------------------------------------------------------------------------ heterogeneous rho
+def test_rho_equal_to_phi_s_gives_the_iid_result():
+    """rho = Phi(S) * ones(k) reproduces the i.i.d. value to 1e-12 over codes, Byzantine sets,
+    attacks, ties, targets and signs."""
+    rng = np.random.default_rng(11)
+    checked = 0
+    for trial in range(30):
+        n, k = int(rng.integers(1, 9)), int(rng.choice([1, 3, 5, 7, 9]))
+        G = random_G(rng, n, k)
+        byz = sorted(rng.choice(n, size=int(rng.integers(0, n + 1)), replace=False).tolist())
+        S = float(rng.choice([0.0, 0.4, 1.5]))
+        attack, target, tie = COMBOS[trial % len(COMBOS)]
+        sign_g = (1, -1)[trial % 2]
+        kw = dict(attack=attack, target=target, tie=tie, sign_g=sign_g)
+        iid = th.exact_error_fixed(G, byz, S, **kw)
+        het = th.exact_error_fixed(G, byz, rho=th.sign_correct_prob(S) * np.ones(k), **kw)
+        assert abs(iid - het) < 1e-12, (trial, G.tolist(), byz, S, kw)
+        checked += 1
+    # several chunks of the 2^k enumeration (n = 200 workers: 10485 patterns per chunk)
+    G = (np.random.default_rng(0).random((200, 15)) < 0.3).astype(np.uint8)
+    for attack in ("worst", "sign_flip"):
+        iid = th.exact_error_fixed(G, range(40), 0.3, attack=attack, target="mu")
+        het = th.exact_error_fixed(G, range(40), rho=np.full(15, th.sign_correct_prob(0.3)),
+                                   attack=attack, target="mu")
+        assert abs(iid - het) < 1e-12
+    assert checked == 30
+
+
+@pytest.mark.parametrize("attack,target,tie", COMBOS[::2])
+def test_rho_matches_slow_reference(attack, target, tie):
+    """Non-identical partitions, rho_j < 1/2, 0 and 1 included, against the per-pattern loop."""
+    rng = np.random.default_rng(COMBOS.index((attack, target, tie)) + 100)
+    for _ in range(3):
+        n = int(rng.integers(1, 6))
+        k = int(rng.choice([1, 3, 5] if target == "mu" else [1, 2, 3, 4, 5]))
+        G = random_G(rng, n, k)
+        byz = sorted(rng.choice(n, size=int(rng.integers(0, n + 1)), replace=False).tolist())
+        rho = rng.choice([0.0, 0.1, 0.35, 0.5, 0.8, 1.0], size=k)
+        for sign_g in (1, -1):
+            kw = dict(attack=attack, target=target, tie=tie, sign_g=sign_g)
+            fast = th.exact_error_fixed(G, byz, rho=rho, q=0.6, **kw)
+            slow = slow_fixed(G, byz, None, attack, target, tie, sign_g, rho=rho, q=0.6)
+            assert np.isfinite(fast) and abs(fast - slow) < 1e-12, (G.tolist(), byz, rho)
+
+
+def test_rho_hand_cases_and_certain_partitions():
+    # uncoded, worker 0 Byzantine: correct iff both honest partitions are correct
+    assert abs(th.exact_error_fixed(np.eye(3), [0], rho=[0.9, 0.8, 0.3]) - (1 - 0.8 * 0.3)) < 1e-15
+    G = np.eye(5, dtype=np.uint8)  # uncoded
+    assert th.exact_error_fixed(G, [], rho=np.ones(5), attack="none") == 0.0
+    assert th.exact_error_fixed(G, [], rho=np.zeros(5), attack="none") == 1.0
+    # rho_j = 0 is a partition that is always wrong, not a NaN: three certain-wrong of five
+    e = th.exact_error_fixed(G, [], rho=[1.0, 1.0, 0.0, 0.0, 0.0], attack="none")
+    assert e == 1.0
+    # mu is the partition majority: with every partition certain, "mu" error is 0 unattacked
+    assert th.exact_error_fixed(G, [], rho=[1.0, 0.0, 1.0, 0.0, 1.0], attack="none",
+                                target="mu") == 0.0
+    # a partition with rho < 1/2 is a liability: the master's error exceeds its i.i.d. value
+    het = th.exact_error_fixed(G, [0], rho=[0.7, 0.7, 0.7, 0.7, 0.3])
+    iid = th.exact_error_fixed(G, [0], rho=np.full(5, 0.7))
+    assert het > iid
+
+
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda: th.exact_error_fixed(np.eye(3), [0]), "pass S"),
+        (lambda: th.exact_error_fixed(np.eye(3), [0], 1.0, rho=[0.5] * 3), "both given"),
+        (lambda: th.exact_error_fixed(np.eye(3), [0], rho=[0.5] * 2), r"shape \(k,\) = \(3,\)"),
+        (lambda: th.exact_error_fixed(np.eye(3), [0], rho=[0.5, -0.1, 0.5]),
+         r"rho\[1\]=-0.1 must lie in \[0, 1\]"),
+        (lambda: th.exact_error_fixed(np.eye(3), [0], rho=[0.5, np.nan, 0.5]), r"rho\[1\]"),
+        (lambda: th.exact_error_fixed(np.eye(3), [0], rho=["a", "b", "c"]), "rho must hold"),
+        (lambda: th.exact_error_fixed(np.eye(3), [0], 1.0, attack="sign_flip", q=1.2), "q=1.2"),
+        (lambda: th.exact_error_ensemble(3, 3, 0.5, 1, 1.0, attack="sign_flip", q=-0.5),
+         "q=-0.5"),
+    ],
+)
+def test_rho_and_q_bad_input(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
