@@ -47,6 +47,7 @@ from .theory import exact_error_fixed
 from .votes import _tail_mask, packed_length
 
 __all__ = [
+    "SIGN_FLIP_Q",
     "GRADIENT_ATTACKS",
     "OMNISCIENT",
     "PERTURBATIONS",
@@ -65,6 +66,10 @@ __all__ = [
 
 
 
+#: ``sign_flip``'s default probability of reversing each coordinate of a vote.
+SIGN_FLIP_Q = 0.75
+
+
 def attack_vote(
     name: str,
     bits: np.ndarray,
@@ -73,7 +78,7 @@ def attack_vote(
     rng=None,
     direction: np.ndarray | None = None,
     target: np.ndarray | None = None,
-    q: float = 0.75,
+    q: float = SIGN_FLIP_Q,
 ) -> np.ndarray:
     """What one Byzantine worker sends instead of its honest packed vote ``bits``.
 
@@ -149,7 +154,7 @@ def apply_vote_attack(
     rngs=None,
     direction=None,
     target=None,
-    q: float = 0.75,
+    q: float = SIGN_FLIP_Q,
 ):
     """Apply a vote attack to the Byzantine rows of ``n`` packed votes (sim backend).
 

@@ -40,6 +40,10 @@ METHODS = {
     "krum-a10": "krum α=10%",
     "krum-a50": "krum α=50%",
     "clean-long": "no attack (3x longer)",
+    "trimmed-mean": "trimmed mean",
+    "cc": "centered clipping",
+    "cc-nnm": "NNM + centered clipping",
+    "cc-bucket": "bucketing + centered clipping",
 }
 
 _BY_LABEL = {lab: m for m, lab in METHODS.items()}

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["allocation_matrix", "bound_vs_exact", "mc_vs_exact", "new_axes", "training_curves",
-           "cost_curves", "cost_terms", "peer_ratios", "SCHEME_COLORS", "RULE_COLORS"]
+           "cost_curves", "cost_terms", "peer_ratios", "label_mix", "worst_case_heatmap",
+           "best_scheme_heatmap", "robustness_vs_bytes", "SCHEME_COLORS", "RULE_COLORS"]
 
 #: One colour per method, keyed by its id (:mod:`electionlib.methods`).
 SCHEME_COLORS = {
@@ -232,4 +233,126 @@ def peer_ratios(table, ax=None, title=None, target: float = 1.0):
     ax.set(xscale="log", xlabel=f"electionlib time / {peer} time (median, spread)",
            title=title or f"robust aggregators vs {peer}")
     ax.legend(fontsize=7)
+    return ax
+
+
+def label_mix(mix, ax=None, title: str | None = None):
+    """The label mix of each partition (``(k, C)`` shares, rows summing to 1) as stacked
+    bars: one bar per partition, one colour per label."""
+    import matplotlib.pyplot as plt
+
+    ax = _ax(ax)
+    mix = np.asarray(mix, dtype=float)
+    k, c = mix.shape
+    cmap = plt.get_cmap("tab10" if c <= 10 else "tab20")
+    bottom = np.zeros(k)
+    for j in range(c):
+        ax.bar(np.arange(k), mix[:, j], bottom=bottom, color=cmap(j % cmap.N), width=0.85,
+               label=str(j))
+        bottom += mix[:, j]
+    ax.set_xlim(-0.6, k - 0.4)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("partition j")
+    ax.set_ylabel("share of its examples")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def worst_case_heatmap(worst, method: str, ax=None, title: str | None = None, vmin=0.0,
+                       vmax=1.0, annotate_attack: bool = True):
+    """One scheme's worst-case accuracy over attacks: b/n on the x axis, the split (alpha) on
+    the y axis, each cell annotated with its accuracy and the attack that attains it.
+
+    ``worst``: :func:`electionlib.heterogeneity.worst_case`."""
+    ax = _ax(ax)
+    t = worst[worst["method"] == method]
+    alphas = sorted(t["alpha"].unique(), reverse=True)  # inf (i.i.d.) on top
+    bs = sorted(t["b"].unique())
+    grid = np.full((len(alphas), len(bs)), np.nan)
+    notes = [["" for _ in bs] for _ in alphas]
+    for r in t.itertuples():
+        i, j = alphas.index(r.alpha), bs.index(r.b)
+        grid[i, j] = r.worst_accuracy
+        notes[i][j] = f"{r.worst_accuracy:.2f}" + (
+            f"\n{_short(r.worst_attack)}" if annotate_attack and r.b > 0 else "")
+    im = ax.imshow(grid, cmap="viridis", vmin=vmin, vmax=vmax, aspect="auto")
+    for i in range(len(alphas)):
+        for j in range(len(bs)):
+            if notes[i][j]:
+                ax.text(j, i, notes[i][j], ha="center", va="center", fontsize=6.5,
+                        color="white" if grid[i, j] < 0.55 * vmax else "black")
+    n_lab = t["b_frac"].drop_duplicates().tolist() if "b_frac" in t else bs
+    ax.set_xticks(range(len(bs)), [str(x) for x in sorted(n_lab, key=lambda s: int(
+        str(s).split("/")[0]))])
+    ax.set_yticks(range(len(alphas)),
+                  ["∞ (i.i.d.)" if np.isinf(a) else f"{a:g}" for a in alphas])
+    ax.set_xlabel("b / n")
+    ax.set_ylabel("Dirichlet α")
+    if title:
+        ax.set_title(title, fontsize=8)
+    return im
+
+
+def _short(attack: str) -> str:
+    """A heat-map cell's attack name, short enough for the cell."""
+    return {"worst (allocation-aware set)": "worst+alloc", "reversed_gradient": "rev. grad",
+            "model_negation": "model neg.", "gradient_scale": "grad. scale",
+            "label_shift": "label shift"}.get(attack, attack)
+
+
+def best_scheme_heatmap(best, family: str, ax=None, title: str | None = None,
+                        colors: dict | None = None):
+    """Per cell (alpha x b/n), the scheme of ``family`` with the highest worst-case accuracy,
+    named in the cell with that accuracy. ``best``:
+    :func:`electionlib.heterogeneity.best_per_cell`."""
+    ax = _ax(ax)
+    t = best[best["family"] == family]
+    alphas = sorted(t["alpha"].unique(), reverse=True)
+    bs = sorted(t["b"].unique())
+    methods = sorted(t["method"].unique())
+    grid = np.full((len(alphas), len(bs)), np.nan)
+    for r in t.itertuples():
+        i, j = alphas.index(r.alpha), bs.index(r.b)
+        grid[i, j] = methods.index(r.method)
+        ax.text(j, i, f"{r.method}\n{r.worst_accuracy:.2f}", ha="center", va="center",
+                fontsize=7)
+    ax.imshow(grid, cmap="Pastel1", vmin=0, vmax=max(8, len(methods)), aspect="auto")
+    ax.set_xticks(range(len(bs)), [f"{b}/{int(t['b_frac'].iloc[0].split('/')[1])}"
+                                   for b in bs])
+    ax.set_yticks(range(len(alphas)),
+                  ["∞ (i.i.d.)" if np.isinf(a) else f"{a:g}" for a in alphas])
+    ax.set_xlabel("b / n")
+    ax.set_ylabel("Dirichlet α")
+    if title:
+        ax.set_title(title, fontsize=8)
+    return ax
+
+
+def robustness_vs_bytes(worst, ax=None, title: str | None = None, markers=None):
+    """Worst-case accuracy against the measured bytes each worker sends per step (log x), one
+    point per (scheme, split) at the cell given by the rows of ``worst``; votes as circles,
+    real-valued rules as squares, one colour per scheme."""
+    import matplotlib.pyplot as plt
+
+    ax = _ax(ax)
+    methods = list(dict.fromkeys(worst["method"]))
+    cmap = plt.get_cmap("tab20")
+    marks = markers or {}
+    for m_i, m in enumerate(methods):
+        t = worst[worst["method"] == m].sort_values("alpha")
+        col = SCHEME_COLORS.get(m, cmap(m_i % 20))
+        shape = "o" if t["family"].iloc[0] == "votes" else "s"
+        for r in t.itertuples():
+            ax.scatter(r.bytes_per_worker_per_step, r.worst_accuracy, color=col,
+                       marker=marks.get(r.split, shape), s=36, edgecolor="black",
+                       linewidth=0.4, label=f"{r.scheme}" if r.Index == t.index[0] else None)
+        if len(t) > 1:
+            ax.plot(t["bytes_per_worker_per_step"], t["worst_accuracy"], color=col, lw=0.6,
+                    alpha=0.6)
+    ax.set_xscale("log")
+    ax.set_xlabel("bytes per worker per step (measured, with the frame header)")
+    ax.set_ylabel("worst-case test accuracy")
+    if title:
+        ax.set_title(title, fontsize=8)
     return ax

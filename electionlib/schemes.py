@@ -459,7 +459,7 @@ class ElectionVote(_Family):
         m = _payload(message, self.message_bytes)
         if attack == "none":
             return None if m is None else m.copy()
-        if m is None and attack == "reverse":
+        if m is None and attack in ("reverse", "sign_flip"):
             return None
         bits = np.zeros(nb, np.uint8) if m is None else m[:nb].copy()
         pres = _full_mask(d) if m is None or self.tie != "abstain" else m[nb:].copy()
@@ -469,7 +469,7 @@ class ElectionVote(_Family):
                                  "adversary's view of every partition) or target")
             target = self._worst_target(_as_numpy(partition_grads))
         out = A.attack_vote(attack, bits, d, rng=rng, target=target)
-        if attack == "reverse":
+        if attack in ("reverse", "sign_flip"):
             out &= pres  # a reversed abstention is still an abstention
         else:
             pres = _full_mask(d)
@@ -574,6 +574,8 @@ class MultiBitVote(_Family):
             msg = np.ones(self.d)
         elif attack == "random":
             msg = v.rng(rng).choice(_levels(self.bits), size=self.d)
+        elif attack == "sign_flip":  # each level reversed with probability q, as for 1 bit
+            msg = np.where(v.rng(rng).random(self.d) < A.SIGN_FLIP_Q, -msg, msg)
         elif attack == "worst":
             if partition_grads is None:
                 raise ValueError("attack='worst' needs partition_grads")

@@ -47,6 +47,9 @@ def multibit_step(cfg, g, G, byz, worker_rngs, t0):
             msg[i] = 1.0
         elif cfg.attack == "random":
             msg[i] = worker_rngs[i].choice(_levels(cfg.quant_bits), size=msg.shape[1])
+        elif cfg.attack == "sign_flip":
+            flip = worker_rngs[i].random(msg.shape[1]) < 0.75
+            msg[i] = np.where(flip, -msg[i], msg[i])
         elif cfg.attack == "worst":
             msg[i] = -np.sign(s.sum(axis=0))
     t_enc = (time.perf_counter() - t0) / max(1, G.shape[0])

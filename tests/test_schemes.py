@@ -48,7 +48,7 @@ def test_election_vote_equals_the_sim_step_over_several_steps(tie, code, extra):
 
 
 @pytest.mark.parametrize("tie", ["coin", "plus", "abstain"])
-@pytest.mark.parametrize("attack", ["reverse", "directional", "random", "worst"])
+@pytest.mark.parametrize("attack", ["reverse", "directional", "random", "worst", "sign_flip"])
 def test_election_vote_under_attack_equals_the_sim_step(tie, attack):
     # a Bernoulli code with empty rows (kept), two of them Byzantine: absent workers and
     # attackers exactly as the sim trainer applies them, streams advancing over the steps
@@ -68,7 +68,7 @@ def test_election_vote_under_attack_equals_the_sim_step(tie, attack):
         np.testing.assert_array_equal(scheme.step(g, byzantine=byz, attack=attack), u_sim)
 
 
-@pytest.mark.parametrize("attack", ["reverse", "directional", "random", "worst"])
+@pytest.mark.parametrize("attack", ["reverse", "directional", "random", "worst", "sign_flip"])
 def test_multibit_vote_under_attack_equals_the_sim_step(attack):
     cfg = _vote_cfg(n=9, r=1.5, quant_bits=2, tie="plus", b=3, attack=attack, seed=0)
     d, k = 30, cfg.n
