@@ -12,7 +12,8 @@ mini-batches); :mod:`config` (a run's configuration and streams), :mod:`schemes`
 per scheme: partitions, wire sizes, encode, decode), :mod:`step` (the schedule, the update and
 the schema both backends write), :mod:`gradients`, :mod:`ddp` (a majority-vote DDP
 communication hook), the trainers (:mod:`train`, :mod:`mpi_backend`), :mod:`perf` (the
-benchmarks) and the claims registry (:mod:`claims`).
+benchmarks), the claims registry (:mod:`claims`) and :mod:`heterogeneity` (non-i.i.d. splits,
+every attack, worst cases: notebook 07).
 """
 
 __version__ = "0.1.0"
@@ -21,7 +22,8 @@ __version__ = "0.1.0"
 # and the command line start as fast as numpy: scipy.stats, pandas and torch come only with
 # the modules that need them.
 _LAZY = ("aggregators", "analysis", "attacks", "claims", "codes", "config", "costmodel", "data",
-         "ddp", "draco", "experiments", "gradients", "methods", "models", "montecarlo",
+         "ddp", "draco", "experiments", "gradients", "heterogeneity", "methods", "models",
+         "montecarlo",
          "mpi_backend", "mpi_transport", "perf", "plots", "presets", "profiles", "publish",
          "sampling", "schemes", "step", "suites", "theory", "tolerance", "train", "verdicts",
          "votes")

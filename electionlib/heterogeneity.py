@@ -31,7 +31,7 @@ import pandas as pd
 
 from . import _validate as v
 from . import attacks as A
-from . import codes, presets, profiles
+from . import codes, gradients, presets, profiles, theory
 from . import methods as M
 from .config import TrainConfig
 
@@ -253,8 +253,6 @@ def partition_agreement(cfg: TrainConfig, params=None, *, steps: int = 10,
     """
     import torch
 
-    from . import gradients
-
     steps = v.integer("steps", steps, lo=1)
     fn, sampler, ds, w, st = gradients.setup(cfg, params)
     rng = np.random.default_rng(st["eval"])
@@ -285,8 +283,6 @@ def vote_errors(agreement: np.ndarray, b_values, *, coords: int = 100, rng=0,
     Returns:
         DataFrame: method, b, error, iid_model, se (standard error over coordinates).
     """
-    from . import theory
-
     agreement = np.asarray(agreement, dtype=np.float64)
     k, d = agreement.shape
     gen = v.rng(rng)
