@@ -395,10 +395,12 @@ def mimic_index(honest, index: int | None = None) -> int:
     h = _honest_rows(honest)
     if index is not None:
         return v.integer("index", index, lo=0, hi=h.shape[0] - 1)
-    with np.errstate(all="ignore"):
-        dev = np.abs(h - h.mean(axis=0)) ** 2
-        score = dev.sum(axis=1)
-    score = np.where(np.isnan(score), np.inf, score)  # a non-finite row is the farthest
+    finite = np.isfinite(h).all(axis=1)
+    if not finite.any():
+        return 0
+    with np.errstate(all="ignore"):  # the mean of the finite rows; a non-finite row is the
+        dev = np.abs(h - h[finite].mean(axis=0)) ** 2  # farthest (the lowest such index)
+        score = np.where(finite, dev.sum(axis=1), np.inf)
     return int(np.argmax(score))
 
 

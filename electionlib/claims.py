@@ -628,10 +628,12 @@ def _claims() -> list[Claim]:
         Claim("het-gain-iid", "07", "ours", "beyond the paper (i.i.d. control)",
               "election coding raises the worst case over every vote attack above uncoded "
               "SignSGD-MV by ≥ 2 points on the i.i.d. split (n = 15)",
-              ("α=inf,b=3", "α=inf,b=5"), het_metric, het_rule),
+              ("α=inf,b=3", "α=inf,b=5"), het_metric, het_rule,
+              profiles=("quick", "full")),
         Claim("het-gain-dirichlet", "07", "ours", "beyond the paper (heterogeneous data)",
               "the same coding gain survives Dirichlet label splits (n = 15)",
-              ("α=1,b=3", "α=1,b=5", "α=0.1,b=3", "α=0.1,b=5"), het_metric, het_rule),
+              ("α=1,b=3", "α=1,b=5", "α=0.1,b=3", "α=0.1,b=5"), het_metric, het_rule,
+              profiles=("quick", "full")),
     ]
     # ---------------------------------------------------------------- 06 performance
     C += [
@@ -686,6 +688,8 @@ def judge(claim_id: str, table: pd.DataFrame, *, budget: str, profile: str,
     """
     c = get(claim_id)
     use = tuple(c.cells if cells is None else cells)
+    if not use:
+        raise ValueError(f"cells=() leaves {claim_id} nothing to judge; declared: {c.cells}")
     extra = [x for x in use if x not in c.cells]
     if extra:
         raise ValueError(f"cells {extra} are not declared for {claim_id}: {c.cells}")

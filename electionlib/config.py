@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -130,6 +131,15 @@ class TrainConfig:
         v.choice("momentum", self.momentum, MOMENTA)
         v.choice("tie", self.tie, V.TIE_RULES)
         v.choice("byz_select", self.byz_select, BYZ_SELECT)
+        if self.byz_select == "omniscient":
+            kk = self.k if self.k is not None else self.n
+            if not (self.aggregator is None and self.code in VOTE_CODES) or kk % 2 == 0 \
+                    or kk > 22 or self.byz_redraw:
+                raise ValueError(f"byz_select='omniscient' (the allocation-aware set, chosen "
+                                 f"once by exact enumeration) needs a vote scheme with an odd "
+                                 f"number of partitions k <= 22 and no byz_redraw; got "
+                                 f"code={self.code!r}, aggregator={self.aggregator!r}, k={kk}, "
+                                 f"byz_redraw={self.byz_redraw}")
         v.boolean("byz_redraw", self.byz_redraw)
         v.choice("empty_rows", self.empty_rows, codes.EMPTY_ROW_RULES)
         if self.code_seed is not None:
@@ -146,9 +156,11 @@ class TrainConfig:
         if (self.partition == "dirichlet") != (self.alpha is not None):
             raise ValueError(f"alpha={self.alpha!r} goes with partition='dirichlet' (and is "
                              f"required there), got partition={self.partition!r}")
-        if self.alpha is not None and not (isinstance(self.alpha, float)
-                                           and self.alpha == float("inf")):
-            v.real("alpha", self.alpha, lo=0.0, lo_open=True)
+        if self.alpha is not None:
+            # one float for one split: alpha=1 and alpha=1.0 name the same stored run
+            a = math.inf if sampling._is_inf(self.alpha) else v.real(
+                "alpha", self.alpha, lo=0.0, lo_open=True)
+            object.__setattr__(self, "alpha", a)
         if (self.partition == "shards") != (self.labels_per_partition is not None):
             raise ValueError(f"labels_per_partition={self.labels_per_partition!r} goes with "
                              f"partition='shards' (and is required there), got "
@@ -310,18 +322,16 @@ def byzantine_set(cfg: TrainConfig, G: np.ndarray, rng) -> np.ndarray:
     :data:`OMNISCIENT_MAX_SETS` candidate sets, greedy above. It draws nothing from ``rng``.
     With ``attack="worst"`` it then sends, per step and coordinate, the reverse of the true
     majority, which maximises the error for its set (the master's count is monotone in every
-    vote). A full-precision run (uncoded ``G``, every worker alike) takes the first ``b``.
+    vote). It applies to vote schemes only (checked by :class:`TrainConfig`).
     """
     if cfg.byz_select != "omniscient":
         return A.byzantine_set(G, cfg.b, select=cfg.byz_select, rng=rng)
     G = np.asarray(G, np.uint8)
     if cfg.b == 0:
         return np.zeros(0, np.int64)
-    if not cfg.vote_scheme or G.shape[1] % 2 == 0:
-        if cfg.vote_scheme:
-            raise ValueError(f"byz_select='omniscient' needs an odd number of partitions for "
-                             f"a vote scheme, got k={G.shape[1]}")
-        return np.arange(cfg.b, dtype=np.int64)
+    if G.shape[1] % 2 == 0:
+        raise ValueError(f"byz_select='omniscient' needs an odd number of partitions, got "
+                         f"k={G.shape[1]}")
     return np.asarray(_omniscient(G.tobytes(), G.shape, cfg.b, cfg.tie), np.int64)
 
 

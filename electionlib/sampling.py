@@ -36,8 +36,8 @@ def partition(labels, k: int, rng, *, scheme: str = "iid", alpha: float | None =
     * ``"shards"`` (McMahan et al. 2017): the examples sorted by label (ties in a random
       order) are cut into ``k * labels_per_partition`` contiguous shards of near-equal size
       and each partition receives ``labels_per_partition`` shards at random: it then holds
-      ``labels_per_partition`` labels, one more for each shard that straddles a class
-      boundary.
+      at most ``labels_per_partition`` labels, plus one for each of its shards that
+      straddles a class boundary.
 
     No partition is left empty: while one is, it receives one example, drawn at random, from
     the largest partition (a Dirichlet draw with small ``alpha`` and ``k`` above the number
@@ -84,8 +84,7 @@ def partition(labels, k: int, rng, *, scheme: str = "iid", alpha: float | None =
     if scheme == "dirichlet":
         if alpha is None:
             raise ValueError("scheme='dirichlet' needs alpha, the concentration (> 0)")
-        a = alpha if isinstance(alpha, float) and alpha == math.inf else v.real(
-            "alpha", alpha, lo=0.0, lo_open=True)
+        a = math.inf if _is_inf(alpha) else v.real("alpha", alpha, lo=0.0, lo_open=True)
         owner = np.empty(n, np.int64)
         for c in np.unique(y):
             idx = np.flatnonzero(y == c)
@@ -115,6 +114,14 @@ def partition(labels, k: int, rng, *, scheme: str = "iid", alpha: float | None =
     return [p.astype(np.int64) for p in np.split(order, np.cumsum(sizes)[:-1])]
 
 
+def _is_inf(x) -> bool:
+    """``x`` is a real +inf (Python's or numpy's)."""
+    try:
+        return not isinstance(x, bool) and float(x) == math.inf
+    except (TypeError, ValueError):
+        return False
+
+
 def _labels(labels) -> np.ndarray:
     """The training labels as a 1-D integer array (``ValueError`` otherwise)."""
     if isinstance(labels, (int, np.integer)) and not isinstance(labels, bool):
@@ -136,8 +143,19 @@ def label_mix(labels, parts, n_classes: int | None = None) -> np.ndarray:
         [[0.6666666666666666, 0.3333333333333333], [0.0, 1.0]]
     """
     y = _labels(labels)
-    c = int(y.max()) + 1 if n_classes is None else v.integer("n_classes", n_classes, lo=1)
-    counts = np.stack([np.bincount(y[np.asarray(p)], minlength=c)[:c] for p in parts])
+    if y.min() < 0:
+        raise ValueError(f"labels must be >= 0, got a label {int(y.min())}")
+    top = int(y.max()) + 1
+    c = top if n_classes is None else v.integer("n_classes", n_classes, lo=top)
+    rows = []
+    for j, p in enumerate(parts):
+        idx = np.asarray(p)
+        if idx.ndim != 1 or idx.size == 0 or not np.issubdtype(idx.dtype, np.integer) \
+                or idx.min() < 0 or idx.max() >= len(y):
+            raise ValueError(f"parts[{j}] must be a non-empty 1-D array of indices in "
+                             f"[0, {len(y) - 1}]")
+        rows.append(np.bincount(y[idx], minlength=c))
+    counts = np.stack(rows)
     return counts / counts.sum(axis=1, keepdims=True)
 
 

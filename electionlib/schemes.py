@@ -451,9 +451,10 @@ class ElectionVote(_Family):
     def attack_message(self, attack: str, message, *, honest=(), rng=None,
                        partition_grads=None, target=None, f=None) -> np.ndarray | None:
         """What a Byzantine worker sends instead of ``message``: vote attacks act on bits, as
-        the trainers apply them. ``none`` and ``reverse`` leave an absent message absent
-        (``None``); the others send a full vote. ``worst`` reverses ``target``, the true
-        majority, which :meth:`exchange` computes once a step (or from ``partition_grads``)."""
+        the trainers apply them. ``none``, ``reverse`` and ``sign_flip`` leave an absent
+        message absent (``None``); the others send a full vote. ``worst`` reverses
+        ``target``, the true majority, which :meth:`exchange` computes once a step (or from
+        ``partition_grads``)."""
         v.choice("attack", attack, A.VOTE_ATTACKS)
         nb, d = self.nb, self.d
         m = _payload(message, self.message_bytes)

@@ -483,3 +483,12 @@ def test_worst_set_with_rho_targets_the_reliable_partitions():
         A.worst_byzantine_set(codes.uncoded(5), 1, rho=[0.5, 0.5, 1.5, 0.5, 0.5])
     with pytest.raises(ValueError, match="target='median'"):
         A.worst_byzantine_set(codes.uncoded(5), 1, target="median")
+
+
+def test_mimic_counts_a_non_finite_honest_row_as_the_farthest():
+    """The mean is taken over the finite rows, so one inf or NaN row does not make every
+    distance non-finite (which would send argmax to row 0)."""
+    for bad in (np.inf, np.nan):
+        assert A.mimic_index(np.array([[0.0, 0.0], [1.0, 0.0], [bad, 0.0]])) == 2
+    assert A.mimic_index(np.array([[0.0, 0.0], [4.0, 0.0], [1.0, 0.0]])) == 1
+    assert A.mimic_index(np.full((2, 3), np.nan)) == 0

@@ -278,3 +278,9 @@ def test_every_method_a_rule_names_is_a_method_id():
     named.discard(None)
     named.discard("")
     assert named and named <= set(M.METHODS), sorted(named - set(M.METHODS))
+
+
+def test_judging_no_cell_at_all_is_an_error():
+    claim = sorted(C.REGISTRY)[0]
+    with pytest.raises(ValueError, match="nothing to judge"):
+        C.judge(claim, pd.DataFrame(), budget="x", profile="quick", cells=[])

@@ -384,10 +384,9 @@ def test_every_partition_scheme_covers_each_example_once(scheme, kw, k):
     np.testing.assert_array_equal(np.sort(np.concatenate(parts)), np.arange(600))
     again = data.partition(y, k, rng=np.random.default_rng(2), scheme=scheme, **kw)
     assert all(np.array_equal(a, b) for a, b in zip(parts, again, strict=True))
-    if k > 1 and scheme != "dirichlet" or kw.get("alpha") != float("inf"):
+    if k > 1:  # another seed, another split (alpha = inf too: its classes are shuffled)
         other = data.partition(y, k, rng=3, scheme=scheme, **kw)
-        assert k == 1 or not all(np.array_equal(a, b)
-                                 for a, b in zip(parts, other, strict=True))
+        assert not all(np.array_equal(a, b) for a, b in zip(parts, other, strict=True))
 
 
 def test_dirichlet_never_leaves_a_partition_empty():
@@ -472,6 +471,25 @@ def test_label_mix():
     y = np.array([0, 0, 1, 2])
     mix = data.label_mix(y, [np.array([0, 2]), np.array([1, 3])], n_classes=4)
     np.testing.assert_allclose(mix, [[0.5, 0.5, 0, 0], [0.5, 0, 0.5, 0]])
+    for labels, parts, kw, match in (
+            (np.array([0, -1]), [np.array([0])], {}, "labels must be >= 0"),
+            (y, [np.array([0, 9])], {}, r"parts\[0\] must be a non-empty"),
+            (y, [np.array([0]), np.array([], int)], {}, r"parts\[1\]"),
+            (y, [np.array([0])], {"n_classes": 2}, "n_classes=2 must be an integer >= 3")):
+        with pytest.raises(ValueError, match=match):
+            data.label_mix(labels, parts, **kw)
+
+
+def test_alpha_is_one_float_and_numpy_inf_is_inf():
+    from electionlib.train import TrainConfig
+
+    assert TrainConfig(partition="dirichlet", alpha=1) == TrainConfig(partition="dirichlet",
+                                                                      alpha=1.0)
+    assert TrainConfig(partition="dirichlet", alpha=np.float32("inf")).alpha == float("inf")
+    y = np.repeat(np.arange(3), 10)
+    a = data.partition(y, 5, rng=0, scheme="dirichlet", alpha=np.float64("inf"))
+    b = data.partition(y, 5, rng=0, scheme="dirichlet", alpha=float("inf"))
+    assert all(np.array_equal(p, q) for p, q in zip(a, b, strict=True))
 
 
 @pytest.mark.parametrize("drop_last", [False, True])

@@ -86,6 +86,14 @@ def sim_params(res):
     # the allocation-aware adversary: its set chosen from G on every rank alike
     (5, ["--b", "2", "--code", "bernoulli", "--r", "2", "--attack", "worst", "--byz-select",
          "omniscient", "--partition", "dirichlet", "--alpha", "0.5"]),
+    # the stronger attacks: stochastic sign flips from the worker's stream, Fang's draws,
+    # MinMax through the adversary channel, and a bucketed rule (its stream on the server)
+    (5, ["--b", "2", "--code", "bernoulli", "--r", "2", "--attack", "sign_flip", "--tie",
+         "abstain"]),
+    (5, ["--b", "2", "--aggregator", "trimmed_mean", "--agg-param", "f=2", "--attack", "fang",
+         "--lr", "0.01"]),
+    (5, ["--b", "1", "--aggregator", "centered_clipping", "--agg-param", "pre=bucketing",
+         "--attack", "minmax", "--lr", "0.01"]),
 ])
 def test_parity_with_sim_bit_identical(tmp_path, n, args):
     res = result(launch(tmp_path, n, "--epochs", "0.4", "--parity", *args))

@@ -189,7 +189,8 @@ def test_the_run_splits_its_data_as_configured():
         parts = sampler._parts
         assert sorted(np.concatenate(parts).tolist()) == list(range(ds.n_train))
         mixes[part] = data.label_mix(ds.y_train, parts, n_classes=10).max(axis=1).mean()
-    assert mixes["iid"] < 0.2 < 0.4 < mixes["dirichlet"]  # 10 classes over 5 partitions
+    assert mixes["iid"] < 0.2  # 10 classes over 5 partitions: about 0.1 each
+    assert mixes["dirichlet"] > 0.4
     a = T.run(T.TrainConfig(dataset="digits", n=5, epochs=0.1), progress=False).params
     b = T.run(T.TrainConfig(dataset="digits", n=5, epochs=0.1, partition="dirichlet",
                             alpha=0.05), progress=False).params
@@ -216,8 +217,8 @@ def test_omniscient_byzantine_set_is_the_exhaustive_worst_set():
                                                tie="coin") - 1e-12
     assert rng.bit_generator.state == np.random.default_rng(0).bit_generator.state
     assert tuple(byz) == A.worst_byzantine_set(G, 2, method="exhaustive")[0]
-    fp = T.TrainConfig(n=7, b=2, aggregator="median", attack="alie", byz_select="omniscient")
-    assert config.byzantine_set(fp, codes.uncoded(7), rng).tolist() == [0, 1]
-    with pytest.raises(ValueError, match="odd number of partitions"):
-        config.byzantine_set(T.TrainConfig(n=4, b=1, byz_select="omniscient"),
-                             codes.uncoded(4), rng)
+    for kw in (dict(n=4), dict(n=5, k=4, code="bernoulli", r=2.0), dict(n=25),
+               dict(n=5, byz_redraw=True), dict(n=5, aggregator="median", attack="alie"),
+               dict(n=5, code="draco-cyclic", attack="constant")):
+        with pytest.raises(ValueError, match="byz_select='omniscient'"):
+            T.TrainConfig(b=1, byz_select="omniscient", **kw)
