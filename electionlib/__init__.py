@@ -23,7 +23,7 @@ __version__ = "0.1.0"
 # the modules that need them.
 _LAZY = ("aggregators", "analysis", "attacks", "claims", "codes", "config", "costmodel", "data",
          "ddp", "draco", "experiments", "gradients", "heterogeneity", "methods", "models",
-         "montecarlo",
+         "montecarlo", "optimal",
          "mpi_backend", "mpi_transport", "perf", "plots", "presets", "profiles", "publish",
          "sampling", "schemes", "step", "suites", "theory", "tolerance", "train", "verdicts",
          "votes")

@@ -1,6 +1,7 @@
 """Command line.
 
   python -m electionlib verify --n 15 --b 3
+  python -m electionlib optimal --n 7 --b 2 [--k K] [--tie RULE] [--time-limit S] [--json]
   python -m electionlib train --dataset fmnist --n 9 --b 3 --code bernoulli --r 2 \\
       --attack reverse --epochs 5 --seed 0 [--backend sim] [--results results/] [--json]
 """
@@ -105,6 +106,35 @@ def _verify(args) -> int:
               f"DRACO would need 2b+1 = {2 * design_b + 1}")
         print(res.summary())
     return 0 if res.tolerant else 1
+
+
+def _optimal(args) -> int:
+    from . import optimal
+
+    res = optimal.minimum_redundancy(args.n, args.b, k=args.k, tie=args.tie,
+                                     objective=args.objective, time_limit=args.time_limit)
+    rc = {"OPTIMAL": 0, "INFEASIBLE": 1}.get(res.status, 3)
+    if args.json:
+        print(json.dumps(res.to_dict()))
+        return rc
+    print(f"n={res.n}, b={res.b}, k={res.k}, tie={res.tie}: minimise {res.objective} "
+          f"({optimal.SOLVER}, every row of odd weight)")
+    if res.G is not None:
+        for row in res.G:
+            print("  " + " ".join("1" if x else "." for x in row))
+        eq5 = "" if res.eq5 is None else (f"; Algorithm 1 (eq. (5)): {res.eq5:.6g}, "
+                                          f"{res.gap_to_eq5:+.6g} above it")
+        print(f"ones = {res.ones}, redundancy = {res.redundancy:.6g}, max load = "
+              f"{res.max_load}{eq5}; DRACO would need 2b+1 = {2 * res.b + 1}")
+        print("tolerance certificate: " + res.certificate.summary())
+    proof = {"OPTIMAL": "optimal: the solver proved that no code in the model has fewer",
+             "FEASIBLE": "time limit: not proven optimal",
+             "INFEASIBLE": "infeasible: the solver proved that no code in the model is "
+                           "b-tolerant",
+             "UNKNOWN": "time limit: no certified code"}[res.status]
+    print(f"status {res.status} ({proof}); lower bound {res.bound:g}; {res.cuts} messages "
+          f"encoded in {res.rounds} solver rounds; {res.seconds:.2f} s")
+    return rc
 
 
 def _train(args) -> int:
@@ -255,6 +285,8 @@ def main(argv=None) -> int:
     try:
         if args.command == "verify":
             return _verify(args)
+        if args.command == "optimal":
+            return _optimal(args)
         if args.command == "summary":
             from . import publish
 
@@ -294,6 +326,18 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="b the code is designed for (default: --b)")
     p.add_argument("--tie", default="coin", choices=("plus", "coin", "abstain"))
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    o = sub.add_parser("optimal", help="the fewest ones of a perfectly b-tolerant code with "
+                       "odd rows, with the solver's proof (exit 0: optimal; 3: time limit, "
+                       "best bound printed; 1: no such code)", formatter_class=fmt)
+    o.add_argument("--n", type=int, required=True, help="number of workers")
+    o.add_argument("--b", type=int, required=True, help="number of Byzantines")
+    o.add_argument("--k", type=int, default=None, help="data partitions (default: n)")
+    o.add_argument("--tie", default="coin", choices=("plus", "coin", "abstain"))
+    o.add_argument("--objective", default="ones", choices=("ones", "max_load"),
+                   help="minimise the total ones (default) or the largest row weight")
+    o.add_argument("--time-limit", type=float, default=60.0, help="seconds (default 60)")
+    o.add_argument("--json", action="store_true",
+                   help="print one JSON object on the last line")
     m = sub.add_parser("summary", help="write results/SUMMARY.md from every notebook's "
                        "claims (run after the last notebook)", formatter_class=fmt)
     m.add_argument("--profile", default="quick", choices=("ci", "quick", "full"))

@@ -18,7 +18,7 @@ LAYERS = [
     ("foundations", {"_validate", "_names", "_kernels", "_agg_kernels", "_vote_kernels",
                      "_progress", "mpi_transport", "experiments", "methods", "profiles", "plots"}),
     ("maths", {"codes", "votes", "tolerance", "theory", "aggregators", "draco", "attacks",
-               "montecarlo"}),
+               "montecarlo", "optimal"}),
     ("data and models", {"data", "sampling", "models"}),
     ("schemes", {"config", "schemes", "step", "ddp"}),
     ("trainers", {"gradients", "train", "mpi_backend", "presets"}),
