@@ -282,16 +282,21 @@ def worst_case_heatmap(worst, method: str, ax=None, title: str | None = None, vm
             if notes[i][j]:
                 ax.text(j, i, notes[i][j], ha="center", va="center", fontsize=6.5,
                         color="white" if grid[i, j] < 0.55 * vmax else "black")
-    n_lab = t["b_frac"].drop_duplicates().tolist() if "b_frac" in t else bs
-    ax.set_xticks(range(len(bs)), [str(x) for x in sorted(n_lab, key=lambda s: int(
-        str(s).split("/")[0]))])
+    _split_axes(ax, t, alphas, bs, title)
+    return im
+
+
+def _split_axes(ax, t, alphas, bs, title) -> None:
+    """The axes of a heat map over splits: b/n across (``t``'s ``b_frac`` labels), the
+    Dirichlet alpha down (inf: the i.i.d. split)."""
+    frac = dict(zip(t["b"], t["b_frac"], strict=True)) if "b_frac" in t else {}
+    ax.set_xticks(range(len(bs)), [str(frac.get(b, b)) for b in bs])
     ax.set_yticks(range(len(alphas)),
                   ["∞ (i.i.d.)" if np.isinf(a) else f"{a:g}" for a in alphas])
     ax.set_xlabel("b / n")
     ax.set_ylabel("Dirichlet α")
     if title:
         ax.set_title(title, fontsize=8)
-    return im
 
 
 def _short(attack: str) -> str:
@@ -318,14 +323,7 @@ def best_scheme_heatmap(best, family: str, ax=None, title: str | None = None,
         ax.text(j, i, f"{r.method}\n{r.worst_accuracy:.2f}", ha="center", va="center",
                 fontsize=7)
     ax.imshow(grid, cmap="Pastel1", vmin=0, vmax=max(8, len(methods)), aspect="auto")
-    ax.set_xticks(range(len(bs)), [f"{b}/{int(t['b_frac'].iloc[0].split('/')[1])}"
-                                   for b in bs])
-    ax.set_yticks(range(len(alphas)),
-                  ["∞ (i.i.d.)" if np.isinf(a) else f"{a:g}" for a in alphas])
-    ax.set_xlabel("b / n")
-    ax.set_ylabel("Dirichlet α")
-    if title:
-        ax.set_title(title, fontsize=8)
+    _split_axes(ax, t, alphas, bs, title)
     return ax
 
 
