@@ -12,8 +12,9 @@ mini-batches); :mod:`config` (a run's configuration and streams), :mod:`schemes`
 per scheme: partitions, wire sizes, encode, decode), :mod:`step` (the schedule, the update and
 the schema both backends write), :mod:`gradients`, :mod:`ddp` (a majority-vote DDP
 communication hook), the trainers (:mod:`train`, :mod:`mpi_backend`), :mod:`perf` (the
-benchmarks), the claims registry (:mod:`claims`) and :mod:`heterogeneity` (non-i.i.d. splits,
-every attack, worst cases: notebook 07).
+benchmarks), the claims registry (:mod:`claims`), :mod:`heterogeneity` (non-i.i.d. splits,
+every attack, worst cases: notebook 07), :mod:`optimal` (minimum-redundancy codes, solved
+exactly) and :mod:`redundancy` (its tables: notebook 08).
 """
 
 __version__ = "0.1.0"
@@ -23,7 +24,7 @@ __version__ = "0.1.0"
 # the modules that need them.
 _LAZY = ("aggregators", "analysis", "attacks", "claims", "codes", "config", "costmodel", "data",
          "ddp", "draco", "experiments", "gradients", "heterogeneity", "methods", "models",
-         "montecarlo", "optimal",
+         "montecarlo", "optimal", "redundancy",
          "mpi_backend", "mpi_transport", "perf", "plots", "presets", "profiles", "publish",
          "sampling", "schemes", "step", "suites", "theory", "tolerance", "train", "verdicts",
          "votes")

@@ -111,8 +111,19 @@ def _verify(args) -> int:
 def _optimal(args) -> int:
     from . import optimal
 
+    if args.store:
+        res = optimal.build_store(max_n=args.max_n, time_limit=args.time_limit)
+        print(f"{len(res)} codes written to {optimal.STORE}: "
+              + ", ".join(f"{r.status}: {sum(x.status == r.status for x in res)}"
+                          for r in {x.status: x for x in res}.values()))
+        return 0
+    if args.n is None or args.b is None:
+        raise ValueError("optimal needs --n and --b (or --store)")
+    limit = 60.0 if args.time_limit is None else args.time_limit
     res = optimal.minimum_redundancy(args.n, args.b, k=args.k, tie=args.tie,
-                                     objective=args.objective, time_limit=args.time_limit)
+                                     objective=args.objective, time_limit=limit)
+    if args.save and res.G is not None:
+        print(f"stored in {optimal.save(res, time_limit=limit)}", file=sys.stderr)
     rc = {"OPTIMAL": 0, "INFEASIBLE": 1}.get(res.status, 3)
     if args.json:
         print(json.dumps(res.to_dict()))
@@ -329,15 +340,22 @@ def _build_parser() -> argparse.ArgumentParser:
     o = sub.add_parser("optimal", help="the fewest ones of a perfectly b-tolerant code with "
                        "odd rows, with the solver's proof (exit 0: optimal; 3: time limit, "
                        "best bound printed; 1: no such code)", formatter_class=fmt)
-    o.add_argument("--n", type=int, required=True, help="number of workers")
-    o.add_argument("--b", type=int, required=True, help="number of Byzantines")
+    o.add_argument("--n", type=int, default=None, help="number of workers")
+    o.add_argument("--b", type=int, default=None, help="number of Byzantines")
     o.add_argument("--k", type=int, default=None, help="data partitions (default: n)")
     o.add_argument("--tie", default="coin", choices=("plus", "coin", "abstain"))
     o.add_argument("--objective", default="ones", choices=("ones", "max_load"),
                    help="minimise the total ones (default) or the largest row weight")
-    o.add_argument("--time-limit", type=float, default=60.0, help="seconds (default 60)")
+    o.add_argument("--time-limit", type=float, default=None,
+                   help="seconds (default 60; with --store, the recipe's per cell)")
     o.add_argument("--json", action="store_true",
                    help="print one JSON object on the last line")
+    o.add_argument("--save", action="store_true",
+                   help="store the code in results/optimal/ (where --code optimal finds it)")
+    o.add_argument("--store", action="store_true",
+                   help="maintainers: solve the package's grid (both objectives, cached and "
+                        "resumable) and write electionlib/_data/optimal_codes.json")
+    o.add_argument("--max-n", type=int, default=None, help="with --store: the largest n")
     m = sub.add_parser("summary", help="write results/SUMMARY.md from every notebook's "
                        "claims (run after the last notebook)", formatter_class=fmt)
     m.add_argument("--profile", default="quick", choices=("ci", "quick", "full"))
@@ -366,6 +384,7 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--b", type=int, default=0, help="Byzantine workers")
     t.add_argument("--k", type=int, default=None, help="data partitions (default: n)")
     t.add_argument("--code", default="uncoded", choices=("uncoded", "bernoulli", "deterministic",
+                                                         "optimal", "optimal-load",
                                                          "draco-repetition", "draco-cyclic"))
     t.add_argument("--r", type=float, default=None, help="Bernoulli expected redundancy")
     t.add_argument("--p", type=float, default=None, help="Bernoulli connection probability")

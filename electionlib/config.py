@@ -15,15 +15,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _validate as v
-from . import aggregators, codes, data, draco, models, sampling
+from . import aggregators, codes, data, draco, models, optimal, sampling
 from . import attacks as A
 from . import votes as V
 
 __all__ = ["TrainConfig", "VOTE_CODES", "DRACO_CODES", "MOMENTA", "LATE_FIELDS", "streams",
            "code_stream", "partition_rngs", "allocation", "agg_callable", "draco_code",
-           "DEVICES", "BYZ_SELECT", "byzantine_set"]
+           "DEVICES", "BYZ_SELECT", "byzantine_set", "OPTIMAL_CODES"]
 
-VOTE_CODES = ("uncoded", "bernoulli", "deterministic")
+VOTE_CODES = ("uncoded", "bernoulli", "deterministic", "optimal", "optimal-load")
+#: The stored minimum-redundancy codes (:mod:`electionlib.optimal`): code -> the objective
+#: they minimise (the total ones, or the largest row weight then the ones).
+OPTIMAL_CODES = {"optimal": "ones", "optimal-load": "max_load"}
 DRACO_CODES = ("draco-repetition", "draco-cyclic")
 MOMENTA = ("server", "worker", "none")
 DEVICES = ("cpu", "cuda")
@@ -40,6 +43,9 @@ class TrainConfig:
         n [9] workers, b [0] Byzantine workers, k [None: n] data partitions.
         code ["uncoded"]: ``uncoded``, ``bernoulli`` (with ``r`` = E[r] or ``p``),
             ``deterministic`` (Algorithm 1 designed for ``design_b``, default ``b``),
+            ``optimal`` / ``optimal-load`` (the stored code with the fewest ones, or the
+            smallest maximum load, that is perfectly ``design_b``-tolerant with odd rows:
+            :func:`electionlib.optimal.stored_code`),
             ``draco-repetition``, ``draco-cyclic`` (designed for ``design_b``, default b).
         aggregator [None]: a full-precision rule of :mod:`electionlib.aggregators`
             (uncoded allocation); ``agg_params``: its parameters as ``((name, value), ...)``.
@@ -286,6 +292,9 @@ def allocation(cfg: TrainConfig, k: int, rng) -> np.ndarray:
         if k != cfg.n:
             raise ValueError(f"code='deterministic' needs k = n, got k={k}, n={cfg.n}")
         return codes.deterministic(cfg.n, cfg.design_b if cfg.design_b is not None else cfg.b)
+    if cfg.code in OPTIMAL_CODES:
+        return optimal.stored_code(cfg.n, cfg.design_b if cfg.design_b is not None else cfg.b,
+                                   k, objective=OPTIMAL_CODES[cfg.code])
     raise AssertionError(cfg.code)
 
 

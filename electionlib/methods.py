@@ -25,6 +25,8 @@ METHODS = {
     "bern-r2": "Bern. code E[r]=2",
     "bern-r3": "Bern. code E[r]=3",
     "det": "Det. code",
+    "opt": "min-ones code",
+    "opt-load": "min-load code",
     "bern-r3-rho05": "Bern. E[r]=3, ρ=0.5 (r_eff=1.5)",
     "uncoded-noise": "SignSGD-MV (uncoded), σ²=1e-8",
     "bern-r3-rho05-noise": "Bern. E[r]=3, ρ=0.5, σ²=1e-8",
@@ -88,6 +90,8 @@ def vote_method(code: str, r=None) -> str:
         return "uncoded"
     if code == "deterministic":
         return "det"
+    if code in ("optimal", "optimal-load"):
+        return "opt" if code == "optimal" else "opt-load"
     if code == "bernoulli" and r is not None and float(r) in (2.0, 3.0):
         return f"bern-r{float(r):g}"
     raise ValueError(f"code={code!r}, r={r!r} names no vote method of electionlib.methods "

@@ -96,13 +96,13 @@ import torch
 
 from . import _validate as v
 from . import attacks as A
-from . import codes, schemes
+from . import codes, optimal, schemes
 from . import config as C
 from . import models as M
 from . import mpi_transport as X
 from . import step as STEP
 from ._progress import progress as _bar
-from .config import TrainConfig
+from .config import OPTIMAL_CODES, TrainConfig
 from .config import allocation as _allocation
 from .experiments import atomic_write_bytes, atomic_write_text
 from .gradients import check_device, evaluate
@@ -222,6 +222,9 @@ def run_mpi(cfg: TrainConfig, *, parity: bool = False, deadline: float | None = 
         if cfg.aggregator is None and cfg.code == "deterministic":
             codes.deterministic_params(cfg.n, cfg.design_b if cfg.design_b is not None
                                        else cfg.b)
+        if cfg.aggregator is None and cfg.code in OPTIMAL_CODES:  # stored, or a clear error
+            optimal.stored_code(cfg.n, cfg.design_b if cfg.design_b is not None else cfg.b,
+                                cfg.k, objective=OPTIMAL_CODES[cfg.code])
     except ValueError as exc:
         _fail(comm, str(exc))
     cfg = _share_config(comm, MPI, cfg, stall_timeout)

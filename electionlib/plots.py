@@ -6,7 +6,8 @@ import numpy as np
 
 __all__ = ["allocation_matrix", "bound_vs_exact", "mc_vs_exact", "new_axes", "training_curves",
            "cost_curves", "cost_terms", "peer_ratios", "label_mix", "worst_case_heatmap",
-           "best_scheme_heatmap", "robustness_vs_bytes", "SCHEME_COLORS", "RULE_COLORS"]
+           "best_scheme_heatmap", "robustness_vs_bytes", "code_matrices", "redundancy_vs_n",
+           "SCHEME_COLORS", "RULE_COLORS"]
 
 #: One colour per method, keyed by its id (:mod:`electionlib.methods`).
 SCHEME_COLORS = {
@@ -15,6 +16,8 @@ SCHEME_COLORS = {
     "bern-r2": "#98df8a",
     "bern-r3": "#2ca02c",
     "det": "#1f77b4",
+    "opt": "#9467bd",
+    "opt-load": "#ff7f0e",
 }
 
 PALETTE = {
@@ -353,4 +356,58 @@ def robustness_vs_bytes(worst, ax=None, title: str | None = None, markers=None):
     ax.set_ylabel("worst-case test accuracy")
     if title:
         ax.set_title(title, fontsize=8)
+    return ax
+
+
+def code_matrices(items, ncols: int = 5, width: float = 2.4):
+    """Draw codes side by side (:func:`allocation_matrix`); ``items``: ``(title, G)`` pairs.
+    Returns the figure."""
+    items = list(items)
+    if not items:
+        raise ValueError("items is empty: nothing to draw")
+    ncols = min(ncols, len(items))
+    nrows = -(-len(items) // ncols)
+    fig, axes = new_axes(ncols, nrows, width=width, height=width * 1.05)
+    for ax in axes.flat[len(items):]:
+        ax.set_visible(False)
+    for ax, (title, G) in zip(axes.flat, items, strict=False):
+        allocation_matrix(G, ax=ax)
+        ax.set_title(title, fontsize=8)
+        ax.set_xlabel("partition", fontsize=7)
+        ax.set_ylabel("worker", fontsize=7)
+        ax.tick_params(labelsize=6)
+    fig.tight_layout()
+    return fig
+
+
+def redundancy_vs_n(table, ax=None, title: str | None = None):
+    """The minimum redundancy (ones / k; open markers where only a bound and a code are
+    known), eq. (5) for Algorithm 1 and DRACO's 2b + 1 (= the column bound) against ``n``,
+    one colour per ``b``. ``table``: :func:`electionlib.redundancy.minimum_table` rows with
+    ``k = n``."""
+    ax = _ax(ax)
+    t = table[table.k == table.n]
+    import matplotlib.pyplot as plt
+
+    cmap = plt.get_cmap("viridis")
+    bs = sorted(t.b.unique())
+    for i, b in enumerate(bs):
+        c = cmap(i / max(1, len(bs) - 1) * 0.85)
+        g = t[t.b == b].sort_values("n")
+        proven = g.status == "OPTIMAL"
+        ax.plot(g.n, g.redundancy, "-", color=c, lw=1.2, label=f"b={b}: minimum")
+        ax.plot(g.n[proven], g.redundancy[proven], "o", color=c, ms=5)
+        ax.plot(g.n[~proven], g.redundancy[~proven], "o", mfc="white", color=c, ms=5)
+        e = g.dropna(subset=["eq5"])
+        if len(e):
+            ax.plot(e.n, e.eq5, "x--", color=c, lw=0.8, ms=5)
+        ax.axhline(2 * b + 1, color=c, lw=0.6, ls=":")
+    ax.set_xlabel("n (workers = partitions)")
+    ax.set_ylabel("redundancy (ones / k)")
+    ax.plot([], [], "x--", color="grey", label="Algorithm 1 (eq. (5))")
+    ax.plot([], [], ":", color="grey", label="2b+1 (DRACO; the bound for odd n)")
+    ax.plot([], [], "o", mfc="white", color="grey", label="time limit (code, not proven)")
+    ax.legend(fontsize=7, ncol=2)
+    if title:
+        ax.set_title(title, fontsize=10)
     return ax

@@ -150,6 +150,8 @@ class Preset:
             n, b = kw.get("n", 9), kw.get("b", 0)
             out.setdefault("design_b", min(b, n // 2 - 1))
             out["byz_select"] = "worst"  # the most loaded workers: the code's worst case
+        if kw.get("code") in ("optimal", "optimal-load"):
+            out["byz_select"] = "worst"  # as for Algorithm 1's code
         return out
 
 

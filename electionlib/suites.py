@@ -18,6 +18,7 @@ are trained to the plateau.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 
@@ -29,7 +30,7 @@ from ._progress import progress as _bar
 from .presets import TABLE_B2_BATCH, TABLE_B2_DECAY  # noqa: F401 - re-exported
 from .train import TRAINER_VERSION, TrainConfig, run_cached
 
-__all__ = [
+__all__ = ["optimal_grid",
     "VOTE_LR",
     "FP_LR",
     "EPOCHS",
@@ -146,6 +147,29 @@ def figure_grid(pairs, profile: str, seeds=None, attack: str = "reverse", scale:
                 out.append((dict(n=n, b=b, method=method,
                                  scheme=M.label(method, kw.get("design_b"), b), seed=seed),
                             cfg))
+    return out
+
+
+def optimal_grid(profile: str, seeds=None, n: int = 9, b: int = 2, attack: str = "reverse"):
+    """The Fig. 4 analog with the stored minimum-redundancy codes (notebook 08): Algorithm 1's
+    code, the code with the fewest ones (``optimal``) and the one with the smallest maximum
+    load (``optimal-load``), all perfectly b-tolerant and facing the same attack with the
+    most loaded workers Byzantine; uncoded SignSGD-MV and the attack-free run as references.
+    Algorithm 1's, the uncoded and the attack-free entries are those of :func:`figure_grid`
+    (same configurations, so notebook 04's stored runs are reused).
+
+    Returns:
+        list of ``(labels, TrainConfig)`` as :func:`figure_grid`.
+    """
+    fig = [(lab, cfg) for lab, cfg in figure_grid([(n, b)], profile, seeds, attack=attack)
+           if lab["method"] in ("clean", "uncoded", "det")]
+    out = list(fig)
+    for lab, cfg in fig:
+        if lab["method"] != "det":
+            continue
+        for method, code in (("opt", "optimal"), ("opt-load", "optimal-load")):
+            c = dataclasses.replace(cfg, code=code, design_b=b)
+            out.append(({**lab, "method": method, "scheme": M.label(method)}, c))
     return out
 
 

@@ -72,6 +72,13 @@ def synthetic(rule, cells, outcome):
         else:
             vals = [rule.target * (1 + i) for i in range(n)]
         return pd.DataFrame(dict(cell=list(cells), value=vals))
+    if isinstance(rule, C.Minimum):
+        ref = 45
+        ones, tol, status, bound = {"yes": (45, True, "OPTIMAL", 45),
+                                    "open": (45, True, "FEASIBLE", 37),
+                                    "NO": (41, True, "FEASIBLE", 37)}[outcome]
+        return pd.DataFrame(dict(cell=list(cells), reference=ref, ones=ones, tolerant=tol,
+                                 status=status, bound=bound))
     raise AssertionError(type(rule))
 
 
@@ -284,3 +291,41 @@ def test_judging_no_cell_at_all_is_an_error():
     claim = sorted(C.REGISTRY)[0]
     with pytest.raises(ValueError, match="nothing to judge"):
         C.judge(claim, pd.DataFrame(), budget="x", profile="quick", cells=[])
+
+
+def test_minimum_needs_the_proof_for_yes_and_a_certificate_for_no():
+    rule = C.Minimum()
+    assert rule.outcomes == ("yes", "open", "NO")
+
+    def one(**kw):
+        row = dict(cell="c", reference=61, ones=61, tolerant=True, status="OPTIMAL",
+                   bound=61)
+        row.update(kw)
+        return rule.judge(pd.DataFrame([row]), ["c"])[0]
+
+    assert one() == "yes"
+    assert one(status="FEASIBLE", bound=60) == "open"  # the time limit: no proof
+    assert one(status="FEASIBLE", bound=61) == "yes"  # a bound at the reference is a proof
+    assert one(ones=59, status="OPTIMAL", bound=59) == "NO"
+    assert one(ones=59, status="FEASIBLE", bound=50) == "NO"  # a smaller certified code
+    # a smaller code without its certificate is no evidence: open, never NO
+    assert one(ones=59, tolerant=False, status="FEASIBLE", bound=50) == "open"
+    assert one(ones=59, tolerant="yes", status="FEASIBLE", bound=50) == "open"
+    assert one(ones=59, tolerant=None, status="FEASIBLE", bound=50) == "open"
+    assert one(tolerant=False, status="OPTIMAL", bound=50) == "open"
+    with pytest.raises(ValueError, match="search is wrong"):
+        one(ones=63, status="OPTIMAL", bound=63)
+    # the worst cell decides: NO over open over yes
+    t = pd.DataFrame([dict(cell=c, reference=61, ones=o, tolerant=True, status=s, bound=bd)
+                      for c, o, s, bd in (("a", 61, "OPTIMAL", 61), ("b", 61, "FEASIBLE", 50),
+                                          ("c", 59, "FEASIBLE", 50))])
+    assert rule.judge(t, ["a", "b"])[0] == "open"
+    assert rule.judge(t, ["a", "b", "c"])[0] == "NO"
+    assert rule.judge(t, ["a"])[0] == "yes"
+
+
+def test_the_minimum_claims_cover_every_cell_of_algorithm_1():
+    ids = {c.id for c in C.REGISTRY.values() if isinstance(c.rule, C.Minimum)}
+    want = {f"alg1-minimum-n{n}-b{b}" for n in (5, 7, 9, 11) for b in range(1, n // 2)}
+    assert ids == want
+    assert C.ALG1_ONES[(5, 1)] == 19 and C.ALG1_ONES[(9, 2)] == 61

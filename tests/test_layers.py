@@ -23,7 +23,7 @@ LAYERS = [
     ("schemes", {"config", "schemes", "step", "ddp"}),
     ("trainers", {"gradients", "train", "mpi_backend", "presets"}),
     ("experiments and analysis", {"analysis", "perf", "costmodel", "suites", "claims",
-                                  "verdicts", "publish", "heterogeneity"}),
+                                  "verdicts", "publish", "heterogeneity", "redundancy"}),
     ("command line", {"cli", "__main__", "__init__"}),
 ]
 LAYER = {m: i for i, (_, mods) in enumerate(LAYERS) for m in mods}

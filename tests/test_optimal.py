@@ -58,7 +58,7 @@ def exhaustive_minimum(n, b, k):
 
 
 @pytest.mark.parametrize("n,b,k", [(3, 1, 3), (5, 1, 5), (5, 2, 5), (4, 1, 3), (5, 1, 4),
-                                   (3, 1, 2)])
+                                   (3, 1, 2), (4, 1, 4), (6, 1, 4), (5, 2, 4)])
 def test_the_solver_s_optimum_equals_plain_enumeration(n, b, k):
     res = O.minimum_redundancy(n, b, k=k, time_limit=60)
     want = exhaustive_minimum(n, b, k)
