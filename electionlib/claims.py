@@ -436,24 +436,37 @@ class Minimum(Rule):
     def judge(self, table, cells):
         _need(table, ["cell", "reference", "ones", "tolerant", "status", "bound"])
         _cover(table, cells)
+
+        def num(x) -> float:
+            try:
+                return float(x)
+            except (TypeError, ValueError):
+                return math.nan
+
         rows = []
         for cell in cells:
-            t = table[table["cell"].astype(str) == cell].iloc[0]
-            ref = float(t["reference"])
-            ones = float(t["ones"]) if t["ones"] is not None else math.nan
+            t = table[table["cell"].astype(str) == cell]
+            if len(t) != 1:
+                raise ValueError(f"cell {cell} has {len(t)} rows: one result per cell")
+            t = t.iloc[0]
+            ref, ones, bound = num(t["reference"]), num(t["ones"]), num(t["bound"])
             cert = isinstance(t["tolerant"], (bool, np.bool_)) and bool(t["tolerant"])
-            bound = float(t["bound"])
+            status = str(t["status"])
+            if status == "INFEASIBLE":
+                raise ValueError(f"cell {cell}: the search calls the model infeasible, but the "
+                                 f"reference is a tolerant code in it: the search is wrong")
+            if status == "OPTIMAL" and ones > ref:
+                raise ValueError(f"cell {cell}: an optimum of {ones:g} ones above the "
+                                 f"reference's {ref:g} (a tolerant code): the search is wrong")
+            proof = status in ("OPTIMAL", "FEASIBLE") and math.isfinite(bound) and bound >= ref
             if cert and ones < ref:
                 out = "NO"
-            elif (cert and t["status"] == "OPTIMAL" and ones == ref) or bound >= ref:
+            elif proof or (cert and status == "OPTIMAL" and ones == ref):
                 out = "yes"
             else:
                 out = "open"
-            if cert and t["status"] == "OPTIMAL" and ones > ref:
-                raise ValueError(f"cell {cell}: an optimum of {ones:g} ones above the "
-                                 f"reference's {ref:g} (a tolerant code): the search is wrong")
-            rows.append(dict(cell=cell, reference=ref, ones=ones, bound=bound,
-                             status=str(t["status"]), outcome=out))
+            rows.append(dict(cell=cell, reference=ref, ones=ones, bound=bound, status=status,
+                             outcome=out))
         per_cell = pd.DataFrame(rows)
         w = _worst(per_cell)
         text = "; ".join(

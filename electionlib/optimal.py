@@ -139,6 +139,10 @@ class OptimalCode:
         ``certify`` the code's tolerance is checked again by :func:`tolerance.verify` (the
         solver's proof of optimality is its recorded status, bound and cuts)."""
         G = None if d["G"] is None else np.asarray(d["G"], np.uint8)
+        if G is not None and (G.shape != (int(d["n"]), int(d["k"])) or (G > 1).any()
+                              or (G.sum(axis=1) % 2 == 0).any()):
+            raise ValueError(f"the stored code for n={d['n']}, b={d['b']}, k={d['k']} is not "
+                             f"an (n, k) 0/1 matrix with odd rows")
         cert = None
         if G is not None and certify:
             cert = tolerance.verify(G, int(d["b"]), tie=d["tie"])
@@ -172,7 +176,8 @@ def minimum_redundancy(n: int, b: int, *, k: int | None = None, tie: str = "coin
             a tie at the master is a failure under every rule).
         objective: one of :data:`OBJECTIVES`.
         time_limit: seconds in all, > 0.
-        workers: the solver's search threads (1: deterministic for a given seed).
+        workers: the solver's search threads (1: one path for a given seed, though a time
+            limit in wall-clock seconds can stop it at different points on different machines).
         seed: the solver's random seed.
 
     Returns:
@@ -221,6 +226,7 @@ def minimum_redundancy(n: int, b: int, *, k: int | None = None, tie: str = "coin
         for i in range(n):
             model.Add(sum(x[i]) <= load)
         model.Minimize((n * k + 1) * load + total)  # the load first, then the ones
+    goal = total if objective == "ones" else (n * k + 1) * load + total
 
     # the incumbent: Algorithm 1's code where it exists (certified). For the ones, the model
     # then asks for a code with fewer: "infeasible" proves the incumbent optimal.
@@ -272,8 +278,8 @@ def minimum_redundancy(n: int, b: int, *, k: int | None = None, tie: str = "coin
             if code == cp_model.OPTIMAL:
                 status = "OPTIMAL"
                 break
-            if objective == "ones":  # a better code was found in time: ask for a better one
-                model.Add(total <= int(cand.sum()) - 1)
+            # a better code was found within the round's cap: ask for a better one
+            model.Add(goal <= int(solver.ObjectiveValue()) - 1)
             cap *= 2  # a new incumbent: the next round must beat it, give it more time
             continue
         batch = _violated(cand, b, T)
@@ -395,9 +401,12 @@ def lower_bound(n: int, b: int, k: int | None = None) -> int:
     **Odd k: ``(2b + 1) k``.** Take a message of margin one and one partition ``j`` on the
     majority's side: flipping ``j`` flips the majority. Before the flip the master must decide
     ``mu`` under any ``b`` Byzantines, so the honest votes' sum (times ``mu``) is at least
-    ``2b + 1``; after it, at most ``-(2b + 1)``. The sum moves by at least ``4b + 2``, only
-    workers holding ``j`` move, each by at most 2: column ``j`` holds ``2b + 1`` ones, and every
-    column can be made pivotal. This is DRACO's ``2b + 1`` per partition.
+    ``2b + 1``; after it, at most ``-(2b + 1)``. The sum moves by at least ``4b + 2``
+    towards the new majority; only workers holding ``j`` can move it that way, each by at most
+    2 (a worker whose local vote ties, possible only with an even row, may flip under the
+    coin rule, which resolves ties against the majority, but it moves the sum the other way):
+    column ``j`` holds ``2b + 1`` ones, and every column can be made pivotal. This is DRACO's
+    ``2b + 1`` per partition.
 
     **Even k: ``(2b + 1) k / 2``.** No message has margin one: a majority has margin two or
     more, and flipping one partition of a margin-two message leaves a tie, which asks nothing.
@@ -544,30 +553,43 @@ _RANK_STATUS = {"OPTIMAL": 0, "FEASIBLE": 1}
 
 def stored(n: int, b: int, k: int | None = None, *, objective: str = "ones",
            path=None) -> OptimalCode | None:
-    """The best stored code for ``(n, b, k, objective)``: the package's store, then the
-    user's cache (``results/optimal/``, :func:`solve_cells`); a proven optimum first, then
-    the fewest ones (or the smallest load); None if none is stored."""
+    """The best stored code for ``(n, b, k, objective)``: from the package's store (``path``)
+    if it has one, and only otherwise from the user's cache (``results/optimal/``,
+    :func:`solve_cells` and ``--save``, of this search's version), so that a cell the
+    package stores trains with the same code on every machine. Within a source: a proven
+    optimum first, then the fewest ones (or the smallest load). None if none is stored."""
     k = n if k is None else k
     objective = v.choice("objective", objective, OBJECTIVES)
-    paths = [STORE if path is None else Path(path)]
-    if path is None:
-        cache = experiments.results_dir() / "optimal"
-        paths += sorted(cache.glob("*.json")) if cache.is_dir() else []
-    found = []
-    for p in paths:
+
+    def best(docs):
+        found = [d for d in docs if (d.get("n"), d.get("b"), d.get("k"), d.get("objective"))
+                 == (n, b, k, objective) and d.get("G") is not None
+                 and d.get("status") in _RANK_STATUS]
+        if not found:
+            return None
+        val = "ones" if objective == "ones" else "max_load"
+        return min(found, key=lambda d: (_RANK_STATUS[d["status"]], d[val], d["ones"]))
+
+    def read(p):
         try:
             doc = json.loads(Path(p).read_text())
         except (OSError, ValueError):
-            continue
-        for d in doc.get("codes", [doc]) if isinstance(doc, dict) else []:
-            if (d.get("n"), d.get("b"), d.get("k"), d.get("objective")) == (n, b, k, objective) \
-                    and d.get("G") is not None and d.get("status") in _RANK_STATUS:
-                found.append(d)
-    if not found:
-        return None
-    val = "ones" if objective == "ones" else "max_load"
-    best = min(found, key=lambda d: (_RANK_STATUS[d["status"]], d[val], d["ones"]))
-    return OptimalCode.from_dict(best)
+            return []
+        return doc.get("codes", []) if isinstance(doc, dict) else []
+
+    hit = best(read(STORE if path is None else path))
+    if hit is None and path is None:
+        cache = experiments.results_dir() / "optimal"
+        docs = []
+        for p in sorted(cache.glob("*.json")) if cache.is_dir() else []:
+            try:
+                d = json.loads(p.read_text())
+            except (OSError, ValueError):
+                continue
+            if isinstance(d, dict) and d.get("key", {}).get("search") == SEARCH_VERSION:
+                docs.append(d)
+        hit = best(docs)
+    return None if hit is None else OptimalCode.from_dict(hit)
 
 
 def stored_code(n: int, b: int, k: int | None = None, *, objective: str = "ones") -> np.ndarray:

@@ -401,7 +401,7 @@ def redundancy_vs_n(table, ax=None, title: str | None = None):
         e = g.dropna(subset=["eq5"])
         if len(e):
             ax.plot(e.n, e.eq5, "x--", color=c, lw=0.8, ms=5)
-        ax.axhline(2 * b + 1, color=c, lw=0.6, ls=":")
+        ax.axhline(2 * b + 1, color=c, lw=0.6, ls=":")  # the bound for odd n only
     ax.set_xlabel("n (workers = partitions)")
     ax.set_ylabel("redundancy (ones / k)")
     ax.plot([], [], "x--", color="grey", label="Algorithm 1 (eq. (5))")

@@ -20,6 +20,7 @@ Each function returns a tidy ``pandas.DataFrame``; the notebook only shows and p
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pandas as pd
@@ -56,25 +57,34 @@ def cells(profile: str) -> list[tuple[int, int]]:
     return optimal.grid(PROFILE[profile]["max_n"])
 
 
-_STATUS = {"OPTIMAL": 0, "FEASIBLE": 1}
-
-
 def evidence(*sources) -> dict:
-    """The strongest result per ``(n, b, k, objective)`` over lists of
-    :class:`~electionlib.optimal.OptimalCode` (e.g. the live search, then the store): a
-    proof first, then the best objective value, then the highest bound. Returns
-    ``{(n, b, k, objective): (result, source index)}``."""
-    best: dict = {}
+    """The combined result per ``(n, b, k, objective)`` over lists of
+    :class:`~electionlib.optimal.OptimalCode` (e.g. the live search, then the store): the best
+    certified code of any source (the fewest ones, or the smallest load) and the highest
+    proven bound of any source; its status is ``OPTIMAL`` when that bound reaches the code's
+    value, else ``FEASIBLE``. A bound above a certified code's value is a contradiction
+    between sources, and raises. Returns ``{(n, b, k, objective): (result, source index of
+    its code)}``."""
+    codes_: dict = {}
+    bounds: dict = {}
     for i, src in enumerate(sources):
         for r in src:
-            if r.G is None or r.status not in _STATUS:
-                continue
             key = (r.n, r.b, r.k, r.objective)
+            bounds[key] = max(bounds.get(key, -math.inf), r.bound)
+            if r.G is None or r.certificate is None or not r.certificate.tolerant:
+                continue
             val = r.ones if r.objective == "ones" else r.max_load
-            rank = (_STATUS[r.status], val, -r.bound)
-            if key not in best or rank < best[key][0]:
-                best[key] = (rank, r, i)
-    return {k: (r, i) for k, (_, r, i) in best.items()}
+            if key not in codes_ or val < codes_[key][0]:
+                codes_[key] = (val, r, i)
+    out = {}
+    for key, (val, r, i) in codes_.items():
+        bound = bounds[key]
+        if bound > val:
+            raise ValueError(f"{key}: a proven bound of {bound:g} above a certified code of "
+                             f"{val:g}: the sources contradict each other")
+        out[key] = (dataclasses.replace(r, bound=float(bound),
+                                        status="OPTIMAL" if bound >= val else "FEASIBLE"), i)
+    return out
 
 
 def _alg1(n: int, b: int, k: int):
@@ -178,13 +188,17 @@ def tie_table(cells_, *, time_limit: float, ties=tolerance.TIE_RULES, root=None,
 
 def verdict_table(results, *, source_names=("live", "store")) -> pd.DataFrame:
     """The table of :class:`electionlib.claims.Minimum` for every cell of Algorithm 1
-    (:data:`electionlib.claims.ALG1_CELLS`) that ``results`` covers: reference = Algorithm
-    1's ones, the best code's ones, its certificate, the status and the proven bound."""
+    (:data:`electionlib.claims.ALG1_CELLS`): reference = Algorithm 1's ones, the best code's
+    ones, its certificate, the status and the proven bound (:func:`evidence`); a cell that
+    ``results`` does not cover has no code (``source`` ``none``: judged open)."""
     ev = evidence(*results)
     rows = []
     for n, b in claims.ALG1_CELLS:
         hit = ev.get((n, b, n, "ones"))
-        if hit is None:
+        if hit is None:  # no certified code: the rule says open (a bound alone never decides)
+            rows.append(dict(cell=f"n={n},b={b}", n=n, b=b,
+                             reference=claims.ALG1_ONES[(n, b)], ones=math.nan, tolerant=False,
+                             status="UNKNOWN", bound=math.nan, source="none"))
             continue
         r, i = hit
         rows.append(dict(cell=f"n={n},b={b}", n=n, b=b, reference=claims.ALG1_ONES[(n, b)],

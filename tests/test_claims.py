@@ -315,6 +315,17 @@ def test_minimum_needs_the_proof_for_yes_and_a_certificate_for_no():
     assert one(tolerant=False, status="OPTIMAL", bound=50) == "open"
     with pytest.raises(ValueError, match="search is wrong"):
         one(ones=63, status="OPTIMAL", bound=63)
+    with pytest.raises(ValueError, match="search is wrong"):
+        one(ones=63, tolerant=False, status="OPTIMAL", bound=63)
+    with pytest.raises(ValueError, match="infeasible"):
+        one(ones=None, tolerant=None, status="INFEASIBLE", bound=math.inf)
+    # no code and no bound: open, never an error or a yes
+    assert one(ones=None, tolerant=None, status="UNKNOWN", bound=None) == "open"
+    assert one(ones=pd.NA, tolerant=False, status="UNKNOWN", bound=30) == "open"
+    assert one(ones=None, tolerant=None, status="UNKNOWN", bound=61) == "open"
+    with pytest.raises(ValueError, match="one result per cell"):
+        rule.judge(pd.DataFrame([dict(cell="c", reference=61, ones=61, tolerant=True,
+                                      status="OPTIMAL", bound=61)] * 2), ["c"])
     # the worst cell decides: NO over open over yes
     t = pd.DataFrame([dict(cell=c, reference=61, ones=o, tolerant=True, status=s, bound=bd)
                       for c, o, s, bd in (("a", 61, "OPTIMAL", 61), ("b", 61, "FEASIBLE", 50),

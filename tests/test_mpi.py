@@ -94,6 +94,8 @@ def sim_params(res):
          "--lr", "0.01"]),
     (5, ["--b", "1", "--aggregator", "centered_clipping", "--agg-param", "pre=bucketing",
          "--attack", "minmax", "--lr", "0.01"]),
+    # the stored minimum-redundancy code (read from the package on every rank)
+    (5, ["--b", "1", "--code", "optimal", "--attack", "reverse", "--byz-select", "worst"]),
 ])
 def test_parity_with_sim_bit_identical(tmp_path, n, args):
     res = result(launch(tmp_path, n, "--epochs", "0.4", "--parity", *args))
@@ -151,6 +153,13 @@ def test_bad_config_fails_fast_on_every_rank(tmp_path):
                  "--attack", "worst", "--momentum", "worker", timeout=120)
     assert out.returncode != 0
     assert "not supported by the mpi backend" in out.stdout + out.stderr
+
+
+def test_a_code_that_is_not_stored_fails_fast(tmp_path):
+    out = launch(tmp_path, 5, "--epochs", "0.1", "--b", "1", "--k", "6", "--code", "optimal",
+                 timeout=120)
+    assert out.returncode != 0
+    assert "no stored minimum-redundancy code" in out.stdout + out.stderr
 
 
 def test_kill_and_resume_equals_uninterrupted(tmp_path):

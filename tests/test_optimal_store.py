@@ -57,7 +57,6 @@ def test_the_paper_bounds_hold_and_are_reached_where_they_should():
     for n, b in optimal.grid(7):
         res = optimal.minimum_redundancy(n, b, time_limit=30)
         assert res.status == "OPTIMAL"
-        assert res.ones >= optimal.lower_bound(n, b)
         if 2 * b + 1 == n:
             assert res.ones == optimal.lower_bound(n, b) == n * n
     for n, b, k, least in ((5, 1, 4, 7), (6, 1, 4, 10), (5, 1, 2, 5)):  # enumerated
@@ -124,9 +123,8 @@ def test_the_package_store_holds_certified_codes_for_every_cell():
     for r in recs:
         if r.G is None:
             continue
-        assert r.certificate.tolerant and (r.G.sum(axis=1) % 2 == 1).all()
-        assert r.ones >= optimal.lower_bound(r.n, r.b, r.k)
-        assert r.bound <= (r.ones if r.objective == "ones" else r.max_load)
+        assert (r.G.sum(axis=1) % 2 == 1).all() and r.G.shape == (r.n, r.k)
+        assert tolerance.verify(r.G, r.b, tie="abstain").tolerant  # another tie rule too
         if r.objective == "ones" and (r.n, r.b) in claims.ALG1_ONES and r.k == r.n:
             assert r.ones <= claims.ALG1_ONES[(r.n, r.b)]
     best = optimal.stored(9, 2)
@@ -138,7 +136,8 @@ def test_stored_code_names_the_command_when_missing():
         optimal.stored_code(13, 1)
 
 
-def test_code_optimal_in_training_takes_the_stored_code():
+def test_code_optimal_in_training_takes_the_stored_code(tmp_path, monkeypatch):
+    monkeypatch.setenv("ELECTIONLIB_RESULTS", str(tmp_path))  # the package's store only
     cfg = TrainConfig(n=9, b=2, code="optimal")
     G = config.allocation(cfg, 9, None)
     assert np.array_equal(G, optimal.stored_code(9, 2)) and G.sum() == 59
@@ -151,10 +150,11 @@ def test_code_optimal_in_training_takes_the_stored_code():
         config.allocation(TrainConfig(n=13, b=1, code="optimal"), 13, None)
 
 
-def test_perfectly_tolerant_codes_train_the_same_trajectory():
+def test_perfectly_tolerant_codes_train_the_same_trajectory(tmp_path, monkeypatch):
     """Under the reverse attack on the most loaded workers, Algorithm 1's code and the
     fewest-ones code both make the master decide the partition majority at every step: the
     same model, step for step; only the modelled cost differs."""
+    monkeypatch.setenv("ELECTIONLIB_RESULTS", str(tmp_path))
     base = dict(dataset="digits", n=9, b=2, attack="reverse", byz_select="worst", epochs=0.3,
                 eval_every=0.15, seed=3)
     a = run(TrainConfig(code="deterministic", **base))
@@ -180,9 +180,11 @@ def test_the_notebook_tables(tmp_path, monkeypatch):
     c = cost[(cost.n == 5) & (cost.b == 1)].iloc[0]
     assert c.min_load <= c.min_ones_max_load and c.alg1_max_load == 5
     vt = redundancy.verdict_table([live])
-    assert list(vt.cell) == ["n=5,b=1"]
-    out = claims.get("alg1-minimum-n5-b1").rule.judge(vt, ["n=5,b=1"])
-    assert out[0] == "yes"
+    assert list(vt.cell) == [f"n={n},b={b}" for n, b in claims.ALG1_CELLS]
+    assert (vt[vt.cell != "n=5,b=1"].source == "none").all()  # not covered: no code
+    rule = claims.get("alg1-minimum-n5-b1").rule
+    assert rule.judge(vt, ["n=5,b=1"])[0] == "yes"
+    assert rule.judge(vt, ["n=9,b=2"])[0] == "open"
     loose = redundancy.loose_table([(5, 1)])
     assert loose.tolerant.all() and not loose.one_fewer_tolerant.any()
     assert len(loose) == len(tolerance.TIE_RULES)
@@ -190,14 +192,22 @@ def test_the_notebook_tables(tmp_path, monkeypatch):
     assert ties.same.all() and list(ties[list(tolerance.TIE_RULES)].iloc[1]) == [12, 12, 12]
 
 
-def test_evidence_takes_the_strongest_result():
+def test_evidence_combines_the_best_code_and_the_best_bound():
     a = optimal.minimum_redundancy(5, 1, time_limit=20)
     weak = optimal.OptimalCode(**{**a.__dict__, "status": "FEASIBLE", "bound": 15.0})
     ev = redundancy.evidence([weak], [a])
-    assert ev[(5, 1, 5, "ones")][1] == 1  # the proof wins over the time-limited result
+    r, src = ev[(5, 1, 5, "ones")]
+    assert r.status == "OPTIMAL" and r.bound == 19 and src == 0  # the store's proof counts
+    alone = redundancy.evidence([weak])[(5, 1, 5, "ones")][0]
+    assert alone.status == "FEASIBLE" and alone.bound == 15
+    bigger = optimal.OptimalCode(**{**a.__dict__, "G": np.ones((5, 5), np.uint8), "ones": 25,
+                                    "status": "OPTIMAL", "bound": 25.0})
+    with pytest.raises(ValueError, match="contradict"):
+        redundancy.evidence([a], [bigger])  # a proof of 25 against a certified 19
 
 
-def test_training_table_counts_the_cost():
+def test_training_table_counts_the_cost(tmp_path, monkeypatch):
+    monkeypatch.setenv("ELECTIONLIB_RESULTS", str(tmp_path))
     entries = [({"method": m}, TrainConfig(n=9, b=2, code=c, attack="reverse"))
                for m, c in (("det", "deterministic"), ("opt", "optimal"))]
     rows = []
@@ -227,7 +237,7 @@ def test_the_plots():
     assert ax.get_xlabel().startswith("n")
 
 
-def test_cli_save_then_train_finds_it(tmp_path):
+def test_cli_save_then_train_finds_it(tmp_path, monkeypatch):
     env = {"ELECTIONLIB_RESULTS": str(tmp_path), "PATH": "/usr/bin:/bin"}
     out = subprocess.run([sys.executable, "-m", "electionlib", "optimal", "--n", "6", "--b",
                           "1", "--k", "5", "--save", "--time-limit", "20"], capture_output=True,
@@ -239,6 +249,15 @@ def test_cli_save_then_train_finds_it(tmp_path):
     d = json.loads(files[0].read_text())
     assert (d["n"], d["b"], d["k"]) == (6, 1, 5) and d["status"] == "OPTIMAL"
     assert all(sum(r) % 2 for r in d["G"])
+    # training finds it (the package does not store k = 5 at n = 6) ...
+    monkeypatch.setenv("ELECTIONLIB_RESULTS", str(tmp_path))
+    G = config.allocation(TrainConfig(n=6, b=1, k=5, code="optimal"), 5, None)
+    assert G.tolist() == d["G"]
+    # ... but a stored cell keeps the package's code whatever the user's cache holds
+    fake = {**d, "n": 5, "b": 1, "k": 5, "G": codes.deterministic(5, 1).tolist(), "ones": 19,
+            "key": {**d["key"], "n": 5, "k": 5}}
+    (tmp_path / "optimal" / "fake.json").write_text(json.dumps(fake))
+    assert np.array_equal(optimal.stored_code(5, 1), optimal.stored(5, 1, path=optimal.STORE).G)
 
 
 def test_optimal_codes_are_vote_codes_with_method_ids():

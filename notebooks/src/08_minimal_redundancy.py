@@ -60,10 +60,12 @@ print(f"profile={profile}: every (n, b) with n <= {P['max_n']} solved live at "
 # *Proof.* Take a message with majority μ and margin one, and one partition j that holds the
 # majority's sign. Flipping j flips the majority. Before the flip the master must decide μ
 # under any b Byzantines, so the honest votes' sum (times μ) is at least 2b + 1. After the
-# flip it is at most −(2b + 1). So the sum must move by at least 4b + 2. Only the workers that
-# hold j change their vote, and each moves the sum by at most 2. Hence column j holds at
-# least 2b + 1 ones, and every column can be made pivotal in this way. Conversely, with
-# 2b + 1 full rows, b traitors face b + 1 honest copies of the majority. ∎
+# flip it is at most −(2b + 1). So the sum must move by at least 4b + 2 towards the new
+# majority. Only the workers that hold j can move it that way, and each moves it by at most 2.
+# (A worker whose even row ties may flip under the coin rule, which resolves ties against the
+# majority, but it moves the sum the other way.) Hence column j holds at least 2b + 1 ones,
+# and every column can be made pivotal in this way. Conversely, with 2b + 1 full rows,
+# b traitors face b + 1 honest copies of the majority. ∎
 #
 # The same bound holds in the paper's model, which is a subset of the looser one:
 # **redundancy ≥ 2b + 1, DRACO's number**.
