@@ -228,15 +228,17 @@ def minimum_redundancy(n: int, b: int, *, k: int | None = None, tie: str = "coin
         model.Minimize((n * k + 1) * load + total)  # the load first, then the ones
     goal = total if objective == "ones" else (n * k + 1) * load + total
 
-    # the incumbent: Algorithm 1's code where it exists (certified). For the ones, the model
-    # then asks for a code with fewer: "infeasible" proves the incumbent optimal.
+    # the incumbent: a certified code (_start: Algorithm 1's where it exists). The model then
+    # asks for a better one: "infeasible" proves the incumbent optimal.
     best, best_cert = None, None
     start = _start(n, b, k)
-    if start is not None and objective == "ones":
+    if start is not None:
         res0 = tolerance.verify(start, b, tie=tie)
         if res0.tolerant:
             best, best_cert = start, res0
-            model.Add(total <= int(start.sum()) - 1)
+            ones0, load0 = int(start.sum()), int(start.sum(axis=1).max())
+            model.Add(goal <= (ones0 if objective == "ones" else (n * k + 1) * load0 + ones0)
+                      - 1)
 
     def add_message(m: np.ndarray) -> None:
         mu = 1 if int(m.sum()) > 0 else -1
@@ -533,9 +535,11 @@ def build_store(*, max_n: int | None = None, time_limit: float | None = None, ro
 def write_store(results, path=STORE, *, command: str = "") -> Path:
     """Write ``results`` (:class:`OptimalCode`) as the store: one JSON object with the
     solver's version, the command that made it and one record per code."""
-    recs = [r.to_dict() for r in results]
-    doc = {"solver": _solver_version(), "command": command, "codes": recs}
-    return experiments.atomic_write_text(Path(path), json.dumps(doc, indent=1) + "\n")
+    recs = [json.dumps(r.to_dict()) for r in results]  # one code per line
+    head = json.dumps({"solver": _solver_version(), "command": command})[:-1]
+    text = head + ', "codes": [\n' + ",\n".join(recs) + "\n]}\n"
+    json.loads(text)  # well-formed before it is written
+    return experiments.atomic_write_text(Path(path), text)
 
 
 def load_store(path=STORE, *, certify: bool = True) -> list[OptimalCode]:

@@ -15,7 +15,7 @@ Each function returns a tidy ``pandas.DataFrame``; the notebook only shows and p
 * :func:`tie_table`: the search under each tie rule;
 * :func:`verdict_table`: the table the claims ``alg1-minimum-n*-b*`` are judged on;
 * :func:`training_table`: the Fig. 4 analog with the optimal codes: final accuracy, total
-  computation and the modelled time to accuracy.
+  computation and the time to accuracy in the slowest worker's partition gradients.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from . import claims, codes, optimal, suites, tolerance
 from .config import allocation, code_stream, streams
 
 __all__ = ["PROFILE", "cells", "evidence", "minimum_table", "cost_table", "loose_table",
-           "tie_table", "verdict_table", "training_table", "TTA_TARGETS"]
+           "tie_table", "verdict_table", "verdict_rows", "training_table", "TTA_TARGETS"]
 
 #: What each profile solves live: every ``(n, b)`` of :func:`electionlib.optimal.grid` up to
 #: ``max_n`` at ``time_limit`` seconds per cell and objective; the tie rules at
@@ -62,7 +62,7 @@ def evidence(*sources) -> dict:
     :class:`~electionlib.optimal.OptimalCode` (e.g. the live search, then the store): the best
     certified code of any source (the fewest ones, or the smallest load) and the highest
     proven bound of any source; its status is ``OPTIMAL`` when that bound reaches the code's
-    value, else ``FEASIBLE``. A bound above a certified code's value is a contradiction
+    value (for ``max_load``: the load, not the ones of the tie-break), else ``FEASIBLE``. A bound above a certified code's value is a contradiction
     between sources, and raises. Returns ``{(n, b, k, objective): (result, source index of
     its code)}``."""
     codes_: dict = {}
@@ -123,7 +123,10 @@ def minimum_table(results, *, source_names=("live", "store")) -> pd.DataFrame:
 def cost_table(results) -> pd.DataFrame:
     """Total computation (ones) and the most loaded worker (largest row weight) of
     Algorithm 1's code, of the fewest-ones code and of the smallest-load code, per ``(n, b)``
-    with ``k = n`` (Algorithm 1's columns are empty where it is not defined)."""
+    with ``k = n`` (Algorithm 1's columns are empty where it is not defined).
+    ``min_load_bound`` is the proven lower bound on the largest row weight: where it equals
+    ``min_load`` the load is optimal even if the status (which also covers the ones, the
+    tie-break) is ``FEASIBLE``."""
     ev = evidence(*results)
     rows = []
     for n, b in sorted({(n, b) for (n, b, k, _) in ev if k == n}):
@@ -138,6 +141,7 @@ def cost_table(results) -> pd.DataFrame:
             min_ones_max_load=None if ones is None else ones.max_load,
             min_ones_status=None if ones is None else ones.status,
             min_load=None if load is None else load.max_load,
+            min_load_bound=None if load is None else load.bound,
             min_load_ones=None if load is None else load.ones,
             min_load_status=None if load is None else load.status))
     return pd.DataFrame(rows)
@@ -207,14 +211,26 @@ def verdict_table(results, *, source_names=("live", "store")) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def verdict_rows(vt: pd.DataFrame, profile: str) -> list[dict]:
+    """Judge every claim ``alg1-minimum-n*-b*`` on its row of :func:`verdict_table`; the
+    budget names the evidence's source and its time limit per cell."""
+    limit = {"live": f"{PROFILE[profile]['time_limit']:g} s per cell (this run)",
+             "store": f"{optimal.STORE_RECIPE['time_limit']:g} s per cell (the package's store)",
+             "none": "no result"}
+    return [claims.judge(f"alg1-minimum-n{r.n}-b{r.b}", vt[vt.cell == r.cell],
+                         budget=limit[r.source], profile=profile) for r in vt.itertuples()]
+
+
 def training_table(df: pd.DataFrame, configs, *, targets=TTA_TARGETS) -> pd.DataFrame:
     """The Fig. 4 analog with the optimal codes, per method: final accuracy (mean over
-    seeds), the code's ones and largest row weight, the modelled seconds per step (the most
-    loaded worker sets the pace), the total computation (partition gradients over the run:
-    ones times steps) and the modelled time to each accuracy target.
+    seeds), the code's ones and largest row weight, the total computation (partition
+    gradients over the run: ones times steps) and the time to each accuracy target in units
+    of one partition gradient of the most loaded worker (the metrics' ``load_units``: the
+    slowest worker sets the pace, and every vote code sends the same bits, so this is the
+    modelled time without the noise of a measured per-gradient time).
 
     Args:
-        df: the runs' metrics with ``method`` and ``seed`` columns
+        df: the runs' metrics with ``method``, ``seed``, ``step`` and ``load_units`` columns
             (:func:`electionlib.suites.run_grid`).
         configs: the grid's ``(labels, TrainConfig)`` entries
             (:func:`electionlib.suites.optimal_grid`).
@@ -224,20 +240,15 @@ def training_table(df: pd.DataFrame, configs, *, targets=TTA_TARGETS) -> pd.Data
         if lab["method"] == "clean" or lab["method"] in codes_:
             continue
         k = cfg.k or cfg.n
-        G = allocation(cfg, k, code_stream(cfg, streams(cfg.seed)))
-        codes_[lab["method"]] = G
+        codes_[lab["method"]] = allocation(cfg, k, code_stream(cfg, streams(cfg.seed)))
     final = suites.final_table(df, ["method"])
-    tta = suites.time_to_accuracy(df, ["method"], targets)
+    tta = suites.time_to_accuracy(df, ["method"], targets, time_col="load_units")
     steps = df.groupby(["method", "seed"])["step"].max().groupby("method").mean()
-    last = df.sort_values("step").groupby(["method", "seed"]).tail(1)
-    secs = (last.set_index("method")["modelled_seconds"] / last.set_index("method")["step"]
-            ).groupby(level=0).mean()
     out = final.merge(tta, on="method")
     out["ones"] = [int(codes_[m].sum()) if m in codes_ else None for m in out.method]
     out["max_load"] = [int(codes_[m].sum(axis=1).max()) if m in codes_ else None
                        for m in out.method]
     out["steps"] = [float(steps[m]) for m in out.method]
-    out["modelled_s_per_step"] = [float(secs[m]) for m in out.method]
     out["partition_gradients"] = [None if o is None or math.isnan(o) else o * s
                                   for o, s in zip(out["ones"], out["steps"], strict=True)]
     return out
