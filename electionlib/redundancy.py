@@ -62,9 +62,9 @@ def evidence(*sources) -> dict:
     :class:`~electionlib.optimal.OptimalCode` (e.g. the live search, then the store): the best
     certified code of any source (the fewest ones, or the smallest load) and the highest
     proven bound of any source; its status is ``OPTIMAL`` when that bound reaches the code's
-    value (for ``max_load``: the load, not the ones of the tie-break), else ``FEASIBLE``. A bound above a certified code's value is a contradiction
-    between sources, and raises. Returns ``{(n, b, k, objective): (result, source index of
-    its code)}``."""
+    value (for ``max_load``: the load, not the ones of the tie-break), else ``FEASIBLE``. A
+    bound above a certified code's value is a contradiction between sources, and raises.
+    Returns ``{(n, b, k, objective): (result, source index of its code)}``."""
     codes_: dict = {}
     bounds: dict = {}
     for i, src in enumerate(sources):
