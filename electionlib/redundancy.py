@@ -64,13 +64,15 @@ def evidence(*sources) -> dict:
     proven bound of any source; its status is ``OPTIMAL`` when that bound reaches the code's
     value (for ``max_load``: the load, not the ones of the tie-break), else ``FEASIBLE``. A
     bound above a certified code's value is a contradiction between sources, and raises.
-    Returns ``{(n, b, k, objective): (result, source index of its code)}``."""
+    Returns ``{(n, b, k, objective): (result, source index of its code, source index of its
+    bound)}``."""
     codes_: dict = {}
     bounds: dict = {}
     for i, src in enumerate(sources):
         for r in src:
             key = (r.n, r.b, r.k, r.objective)
-            bounds[key] = max(bounds.get(key, -math.inf), r.bound)
+            if key not in bounds or r.bound > bounds[key][0]:
+                bounds[key] = (r.bound, i)
             if r.G is None or r.certificate is None or not r.certificate.tolerant:
                 continue
             val = r.ones if r.objective == "ones" else r.max_load
@@ -78,12 +80,12 @@ def evidence(*sources) -> dict:
                 codes_[key] = (val, r, i)
     out = {}
     for key, (val, r, i) in codes_.items():
-        bound = bounds[key]
+        bound, j = bounds[key]
         if bound > val:
             raise ValueError(f"{key}: a proven bound of {bound:g} above a certified code of "
                              f"{val:g}: the sources contradict each other")
         out[key] = (dataclasses.replace(r, bound=float(bound),
-                                        status="OPTIMAL" if bound >= val else "FEASIBLE"), i)
+                                        status="OPTIMAL" if bound >= val else "FEASIBLE"), i, j)
     return out
 
 
@@ -103,11 +105,11 @@ def minimum_table(results, *, source_names=("live", "store")) -> pd.DataFrame:
     Columns: n, b, k, status, ones, redundancy, bound (proven lower bound on the ones), gap
     (ones - bound), alg1_ones, eq5 (Algorithm 1's redundancy, eq. (5)), gap_to_eq5,
     draco (2b + 1), lower_bound (:func:`electionlib.optimal.lower_bound`), cuts, rounds,
-    seconds, tolerant, source.
+    seconds, tolerant, source (of the code), bound_source (of the bound).
     """
     ev = evidence(*results)
     rows = []
-    for (n, b, k, obj), (r, i) in sorted(ev.items()):
+    for (n, b, k, obj), (r, i, j) in sorted(ev.items()):
         if obj != "ones":
             continue
         a1 = _alg1(n, b, k)
@@ -116,7 +118,8 @@ def minimum_table(results, *, source_names=("live", "store")) -> pd.DataFrame:
             bound=r.bound, gap=r.ones - r.bound, alg1_ones=None if a1 is None else int(a1.sum()),
             eq5=r.eq5, gap_to_eq5=r.gap_to_eq5, draco=2 * b + 1,
             lower_bound=optimal.lower_bound(n, b, k), cuts=r.cuts, rounds=r.rounds,
-            seconds=r.seconds, tolerant=bool(r.certificate.tolerant), source=source_names[i]))
+            seconds=r.seconds, tolerant=bool(r.certificate.tolerant), source=source_names[i],
+            bound_source=source_names[j]))
     return pd.DataFrame(rows)
 
 
@@ -202,23 +205,32 @@ def verdict_table(results, *, source_names=("live", "store")) -> pd.DataFrame:
         if hit is None:  # no certified code: the rule says open (a bound alone never decides)
             rows.append(dict(cell=f"n={n},b={b}", n=n, b=b,
                              reference=claims.ALG1_ONES[(n, b)], ones=math.nan, tolerant=False,
-                             status="UNKNOWN", bound=math.nan, source="none"))
+                             status="UNKNOWN", bound=math.nan, source="none",
+                             bound_source="none"))
             continue
-        r, i = hit
+        r, i, j = hit
         rows.append(dict(cell=f"n={n},b={b}", n=n, b=b, reference=claims.ALG1_ONES[(n, b)],
                          ones=r.ones, tolerant=bool(r.certificate.tolerant), status=r.status,
-                         bound=r.bound, source=source_names[i]))
+                         bound=r.bound, source=source_names[i],
+                         bound_source=source_names[j]))
     return pd.DataFrame(rows)
 
 
 def verdict_rows(vt: pd.DataFrame, profile: str) -> list[dict]:
     """Judge every claim ``alg1-minimum-n*-b*`` on its row of :func:`verdict_table`; the
     budget names the evidence's source and its time limit per cell."""
-    limit = {"live": f"{PROFILE[profile]['time_limit']:g} s per cell (this run)",
-             "store": f"{optimal.STORE_RECIPE['time_limit']:g} s per cell (the package's store)",
-             "none": "no result"}
+    limit = {"live": f"this run ({PROFILE[profile]['time_limit']:g} s per cell)",
+             "store": f"the package's store ({optimal.STORE_RECIPE['time_limit']:g} s per cell)"}
+
+    def budget(r) -> str:
+        if r.source == "none":
+            return "no result"
+        if r.source == r.bound_source:
+            return f"code and bound: {limit[r.source]}"
+        return f"code: {limit[r.source]}; bound: {limit[r.bound_source]}"
+
     return [claims.judge(f"alg1-minimum-n{r.n}-b{r.b}", vt[vt.cell == r.cell],
-                         budget=limit[r.source], profile=profile) for r in vt.itertuples()]
+                         budget=budget(r), profile=profile) for r in vt.itertuples()]
 
 
 def training_table(df: pd.DataFrame, configs, *, targets=TTA_TARGETS) -> pd.DataFrame:

@@ -198,8 +198,9 @@ def test_evidence_combines_the_best_code_and_the_best_bound():
     a = optimal.minimum_redundancy(5, 1, time_limit=20)
     weak = optimal.OptimalCode(**{**a.__dict__, "status": "FEASIBLE", "bound": 15.0})
     ev = redundancy.evidence([weak], [a])
-    r, src = ev[(5, 1, 5, "ones")]
-    assert r.status == "OPTIMAL" and r.bound == 19 and src == 0  # the store's proof counts
+    r, src, bsrc = ev[(5, 1, 5, "ones")]
+    assert r.status == "OPTIMAL" and r.bound == 19  # the second source's proof counts
+    assert (src, bsrc) == (0, 1)
     alone = redundancy.evidence([weak])[(5, 1, 5, "ones")][0]
     assert alone.status == "FEASIBLE" and alone.bound == 15
     bigger = optimal.OptimalCode(**{**a.__dict__, "G": np.ones((5, 5), np.uint8), "ones": 25,
