@@ -561,18 +561,23 @@ def stored(n: int, b: int, k: int | None = None, *, objective: str = "ones",
     if it has one, and only otherwise from the user's cache (``results/optimal/``,
     :func:`solve_cells` and ``--save``, of this search's version), so that a cell the
     package stores trains with the same code on every machine. Within a source: a proven
-    optimum first, then the fewest ones (or the smallest load). None if none is stored."""
+    optimum for ``objective`` first, then the fewest ones (or the smallest load) of the codes
+    either objective's search found. None if none is stored."""
     k = n if k is None else k
     objective = v.choice("objective", objective, OBJECTIVES)
 
     def best(docs):
-        found = [d for d in docs if (d.get("n"), d.get("b"), d.get("k"), d.get("objective"))
-                 == (n, b, k, objective) and d.get("G") is not None
+        found = [d for d in docs if (d.get("n"), d.get("b"), d.get("k")) == (n, b, k)
+                 and d.get("objective") in OBJECTIVES and d.get("G") is not None
                  and d.get("status") in _RANK_STATUS]
         if not found:
             return None
         val = "ones" if objective == "ones" else "max_load"
-        return min(found, key=lambda d: (_RANK_STATUS[d["status"]], d[val], d["ones"]))
+        # a proof for this objective first; otherwise the best value of either objective's
+        # search (the other one's code may be better when both hit the time limit)
+        return min(found, key=lambda d: (0 if d["objective"] == objective
+                                         and d["status"] == "OPTIMAL" else 1, d[val],
+                                         d["ones"], d["max_load"]))
 
     def read(p):
         try:

@@ -60,8 +60,9 @@ def cells(profile: str) -> list[tuple[int, int]]:
 def evidence(*sources) -> dict:
     """The combined result per ``(n, b, k, objective)`` over lists of
     :class:`~electionlib.optimal.OptimalCode` (e.g. the live search, then the store): the best
-    certified code of any source (the fewest ones, or the smallest load) and the highest
-    proven bound of any source; its status is ``OPTIMAL`` when that bound reaches the code's
+    certified code of any source and of either objective (a code found for the smallest load
+    may have fewer ones than the best one found for the ones, when both hit the time limit)
+    and the highest proven bound of any source for the objective itself; its status is ``OPTIMAL`` when that bound reaches the code's
     value (for ``max_load``: the load, not the ones of the tie-break), else ``FEASIBLE``. A
     bound above a certified code's value is a contradiction between sources, and raises.
     Returns ``{(n, b, k, objective): (result, source index of its code, source index of its
@@ -75,12 +76,14 @@ def evidence(*sources) -> dict:
                 bounds[key] = (r.bound, i)
             if r.G is None or r.certificate is None or not r.certificate.tolerant:
                 continue
-            val = r.ones if r.objective == "ones" else r.max_load
-            if key not in codes_ or val < codes_[key][0]:
-                codes_[key] = (val, r, i)
+            # a certified code counts for both questions, whichever objective found it
+            for obj, val in (("ones", r.ones), ("max_load", r.max_load)):
+                kk = (r.n, r.b, r.k, obj)
+                if kk not in codes_ or (val, r.ones) < codes_[kk][0]:  # then fewer ones
+                    codes_[kk] = ((val, r.ones), dataclasses.replace(r, objective=obj), i)
     out = {}
-    for key, (val, r, i) in codes_.items():
-        bound, j = bounds[key]
+    for key, ((val, _), r, i) in codes_.items():
+        bound, j = bounds.get(key, (-math.inf, i))
         if bound > val:
             raise ValueError(f"{key}: a proven bound of {bound:g} above a certified code of "
                              f"{val:g}: the sources contradict each other")

@@ -129,6 +129,11 @@ def test_the_package_store_holds_certified_codes_for_every_cell():
             assert r.ones <= claims.ALG1_ONES[(r.n, r.b)]
     best = optimal.stored(9, 2)
     assert best.status == "OPTIMAL" and best.ones == 59
+    # where neither search finished, the code with the fewest ones of either is the one used
+    for n, b in ((11, 1), (10, 1)):
+        pick = optimal.stored(n, b)
+        least = min(r.ones for r in recs if (r.n, r.b, r.k) == (n, b, n) and r.G is not None)
+        assert pick.ones == least
 
 
 def test_stored_code_names_the_command_when_missing():
@@ -203,6 +208,15 @@ def test_evidence_combines_the_best_code_and_the_best_bound():
     assert (src, bsrc) == (0, 1)
     alone = redundancy.evidence([weak])[(5, 1, 5, "ones")][0]
     assert alone.status == "FEASIBLE" and alone.bound == 15
+    # a code the max-load search found counts for the ones too (and the ones' bound stays)
+    load = optimal.OptimalCode(**{**a.__dict__, "objective": "max_load", "status": "FEASIBLE",
+                                  "bound": 3.0})
+    worse = optimal.OptimalCode(**{**a.__dict__, "G": np.ones((5, 5), np.uint8), "ones": 25,
+                                   "status": "FEASIBLE", "bound": 15.0})
+    ev = redundancy.evidence([worse, load])
+    assert ev[(5, 1, 5, "ones")][0].ones == 19 and ev[(5, 1, 5, "ones")][0].bound == 15
+    assert ev[(5, 1, 5, "ones")][0].status == "FEASIBLE"
+    assert ev[(5, 1, 5, "max_load")][0].ones == 19  # the same load 5: the fewer ones
     bigger = optimal.OptimalCode(**{**a.__dict__, "G": np.ones((5, 5), np.uint8), "ones": 25,
                                     "status": "OPTIMAL", "bound": 25.0})
     with pytest.raises(ValueError, match="contradict"):

@@ -1,13 +1,15 @@
 # %% [markdown]
 # # 08 · Beyond the paper: the minimum redundancy of a perfectly b-tolerant code
 #
-# Remark 3 of the paper asks: *what is the minimal code redundancy while providing perfect
-# Byzantine tolerance?*, and says of Algorithm 1 that it "is not proven whether this represents
-# minimal redundancy". This notebook answers the finite, deterministic question exactly for
-# small n. Over every 0/1 allocation matrix G (n workers × k partitions) **in the paper's
-# model** (Section 4: every worker computes at least one partition and every row has odd
-# weight, so every local majority is a ±1 vote), it finds one with the fewest ones that is
-# perfectly b-Byzantine tolerant, and it proves that none has fewer.
+# Remark 3 of the paper asks: *what is the minimal code redundancy while providing
+# (asymptotically) perfect Byzantine tolerance?* It asks this of the random Bernoulli codes,
+# whose p ∼ log(k)/k "is not proven" minimal. Its finite, deterministic analogue is just as
+# open: is Algorithm 1's redundancy (eq. (5)) the least that perfect tolerance needs? This
+# notebook answers it exactly for small n. Over every 0/1 allocation matrix G (n workers × k
+# partitions) **in the paper's model** (Section 4: every worker computes at least one
+# partition and every row has odd weight, so every local majority is a ±1 vote), it searches
+# for a perfectly b-Byzantine tolerant code with the fewest ones. Where the status is
+# `OPTIMAL`, it proves that none has fewer.
 #
 # *Tolerant* is the checker's definition (`el.tolerance.verify`): for every partition message
 # with a majority, every set of b Byzantine workers and every behaviour, the master decides the
@@ -58,24 +60,28 @@ print(f"profile={profile}: every (n, b) with n <= {P['max_n']} solved live at "
 # plus n − 2b − 1 empty rows reach that bound, whatever the tie rule.
 #
 # *Proof.* Take a message with majority μ and margin one, and one partition j that holds the
-# majority's sign. Flipping j flips the majority. Before the flip the master must decide μ
-# under any b Byzantines, so the honest votes' sum (times μ) is at least 2b + 1. After the
-# flip it is at most −(2b + 1). So the sum must move by at least 4b + 2 towards the new
-# majority. Only the workers that hold j can move it that way, and each moves it by at most 2.
-# (A worker whose even row ties may flip under the coin rule, which resolves ties against the
-# majority, but it moves the sum the other way.) Hence column j holds at least 2b + 1 ones,
-# and every column can be made pivotal in this way. Conversely, with 2b + 1 full rows,
-# b traitors face b + 1 honest copies of the majority. ∎
+# majority's sign. Flipping j flips the majority. Let V be the sum of all n computed votes,
+# times μ. Before the flip the master must decide μ whichever b workers are Byzantine; if b
+# of the μ-voters reverse, the sum drops by 2b, and a tie fails, so V ≥ 2b + 1. After the
+# flip, by the same argument, V ≤ −(2b + 1). So V must move by at least 4b + 2 towards the
+# new majority. Only the workers that hold j can move it that way, and each moves it by at
+# most 2. (A worker whose even row ties may flip too, when the checker resolves its tie
+# against the majority in the worst case, but it moves V the other way.) Hence column j holds
+# at least 2b + 1 ones, and every column can be made pivotal in this way. Conversely, with
+# 2b + 1 full rows, b traitors face b + 1 honest copies of the majority, and the empty rows
+# cast no vote under any tie rule of the checker. ∎
 #
 # The same bound holds in the paper's model, which is a subset of the looser one:
 # **redundancy ≥ 2b + 1, DRACO's number**.
 #
 # **For even k the argument gives only half.** A majority then has margin two or more, and
 # flipping one partition of a margin-two message leaves a tie, which asks nothing. Flipping
-# two partitions does flip it, so any two columns together hold at least 2b + 1 ones, and the
-# bound is (2b + 1)·k/2 (`el.optimal.lower_bound`). It is not the truth either:
-# - at n = 5, b = 1, k = 4, plain enumeration finds 7 ones, against 12 for 2b + 1 per column
-#   and a bound of 6 (`tests/test_optimal.py`);
+# two partitions does flip it, so any two columns together hold at least 2b + 1 ones. Summing
+# over a pairing of the k columns gives the bound (2b + 1)·k/2 (`el.optimal.lower_bound`).
+# That bound is not tight:
+# - at n = 5, b = 1, k = 4, plain enumeration of the odd-row codes finds 7 ones
+#   (`tests/test_optimal.py`), against 12 for 2b + 1 per column and a bound of 6;
+# - that code lies in the looser model too, and it is tolerant under every tie rule;
 # - so for even k the looser model is *not* solved by full rows.
 #
 # Below, for odd n = k, the checker certifies the construction under every tie rule, and
@@ -159,7 +165,7 @@ _ = el.experiments.save_figure(fig, "08_optimal_codes")
 # %% [markdown]
 # ## 6. Total computation and the most loaded worker
 # The solver minimises the **total number of ones** by default. That is the total computation:
-# the paper's redundancy times k. A code with fewer ones may keep full rows, so its most loaded
+# the paper's redundancy ‖G‖₀/n times n (with k = n, also the ones per partition times k). A code with fewer ones may keep full rows, so its most loaded
 # worker can still compute n partitions. With `objective="max_load"` the solver minimises
 # instead the largest row weight, with the total as a tie-break. The modelled time per step
 # (notebook 04) is set by the most loaded worker.
@@ -222,24 +228,27 @@ claims[["id", "outcome", "measured", "budget"]]
 
 # %% [markdown]
 # ## The finding
-# Measured at quick (20 s per cell live, the store's 240 s per cell beyond it).
+# Measured at quick (20 s per cell live, the store's 240 s per cell beyond it), with k = n.
 #
 # - **Algorithm 1 is minimum-redundancy** in its own model at (5, 1), (7, 1), (7, 2), (9, 3)
 #   and (11, 4): the solver proves that no tolerant code with odd rows has fewer ones.
-# - **It is not minimum at (9, 1), (9, 2) and (11, 3).** Certified codes with 41, 59 and 95
-#   ones beat its 45, 61 and 97, and each is proven least. The smallest counterexample is
-#   n = 9, b = 1. (11, 1) and (11, 2) stay open: Algorithm 1's code is the best found, and the
-#   bounds are 33 and 56.
-# - **Odd n forces a full worker.** Wherever the least largest row weight is proven for odd
-#   n = k, it is n (§6). Some worker reads every partition, as in Algorithm 1, so the smaller
-#   codes save total computation, not the slowest worker's time. In the Fig. 4 cell (9, 2),
-#   the three coded runs end at the same accuracy step for step (0.760, 3 seeds, with the
-#   attack-free run; uncoded voting under attack: 0.735). The 59-ones code spends 3.3 % fewer
-#   partition gradients (14,750 against 15,250 over 250 steps), and it reaches 60 %, 70 % and
-#   75 % after the same number of the slowest worker's partition gradients.
-# - **Even n**, which Algorithm 1 does not cover, is often cheaper per partition:
+# - **It is not minimum at (9, 1), (9, 2), (11, 1) and (11, 3).** Certified codes with 41, 59,
+#   51 and 95 ones beat its 45, 61, 57 and 97. The first, second and fourth are proven least;
+#   at (11, 1) the 51-ones code (found by the smallest-load search) is not proven least, and
+#   the bound is 33. The smallest counterexample is n = 9, b = 1. Only (11, 2) stays open:
+#   Algorithm 1's 79 ones are the best found, and the bound is 56.
+# - **With k = n odd, a full worker is forced** wherever the least largest row weight is
+#   proven: every odd n ≤ 9, and n = 11 at b ≥ 3 (§6). Some worker reads every partition, as
+#   in Algorithm 1, so the smaller codes save total computation, not the slowest worker's time.
+#   In the Fig. 4 cell (9, 2), the three coded runs follow the attack-free run step for step,
+#   ending at 0.760 (3 seeds); uncoded voting under attack ends at 0.735. The 59-ones code
+#   spends 3.3 % fewer partition gradients (14,750 against 15,250 over 250 steps), and it
+#   reaches 60 %, 70 % and 75 % after the same number of the slowest worker's partition
+#   gradients.
+# - **Even n**, which Algorithm 1 does not cover, can be cheaper per partition at b = 1:
 #   - redundancy 3.67 at (6, 1) and 4.0 at (8, 1), against 3.8 at (5, 1) and 4.14 at (7, 1);
+#   - at b = 2 it is not: 6.0 at (8, 2), against 5.86 at (7, 2);
 #   - no worker needs every partition there: the largest load at (8, 1) can be 5 of 8.
-# - **The tie rule changes nothing** in any cell solved under all three rules.
-# - **The paper's bound 2b + 1 per partition** (DRACO's redundancy) holds for odd k but is far
-#   from tight with odd rows, except at b = (n − 1)/2, where only the all-ones code is tolerant.
+# - **The tie rule changes nothing** in the seven cells solved under all three rules.
+# - **The bound of §1**, 2b + 1 per partition (DRACO's redundancy) for odd k, is far from tight
+#   with odd rows and k = n, except at b = (n − 1)/2, where only the all-ones code is tolerant.
