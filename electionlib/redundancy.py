@@ -62,9 +62,10 @@ def evidence(*sources) -> dict:
     :class:`~electionlib.optimal.OptimalCode` (e.g. the live search, then the store): the best
     certified code of any source and of either objective (a code found for the smallest load
     may have fewer ones than the best one found for the ones, when both hit the time limit)
-    and the highest proven bound of any source for the objective itself; its status is ``OPTIMAL`` when that bound reaches the code's
-    value (for ``max_load``: the load, not the ones of the tie-break), else ``FEASIBLE``. A
-    bound above a certified code's value is a contradiction between sources, and raises.
+    and the highest proven bound of any source for the objective itself; its status is
+    ``OPTIMAL`` when that bound reaches the code's value (for ``max_load``: the load, not the
+    ones of the tie-break), else ``FEASIBLE``. A bound above a certified code's value is a
+    contradiction between sources, and raises.
     Returns ``{(n, b, k, objective): (result, source index of its code, source index of its
     bound)}``."""
     codes_: dict = {}
