@@ -14,6 +14,7 @@ import json
 import math
 import os
 import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -114,8 +115,7 @@ def _optimal(args) -> int:
     if args.store:
         res = optimal.build_store(max_n=args.max_n, time_limit=args.time_limit)
         print(f"{len(res)} codes written to {optimal.STORE}: "
-              + ", ".join(f"{r.status}: {sum(x.status == r.status for x in res)}"
-                          for r in {x.status: x for x in res}.values()))
+              + ", ".join(f"{k}: {c}" for k, c in Counter(r.status for r in res).items()))
         return 0
     if args.n is None or args.b is None:
         raise ValueError("optimal needs --n and --b (or --store)")

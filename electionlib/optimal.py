@@ -552,7 +552,8 @@ def load_store(path=STORE, *, certify: bool = True) -> list[OptimalCode]:
             for d in json.loads(path.read_text())["codes"]]
 
 
-_RANK_STATUS = {"OPTIMAL": 0, "FEASIBLE": 1}
+#: The statuses that come with a certified code.
+_WITH_CODE = ("OPTIMAL", "FEASIBLE")
 
 
 def stored(n: int, b: int, k: int | None = None, *, objective: str = "ones",
@@ -569,7 +570,7 @@ def stored(n: int, b: int, k: int | None = None, *, objective: str = "ones",
     def best(docs):
         found = [d for d in docs if (d.get("n"), d.get("b"), d.get("k")) == (n, b, k)
                  and d.get("objective") in OBJECTIVES and d.get("G") is not None
-                 and d.get("status") in _RANK_STATUS]
+                 and d.get("status") in _WITH_CODE]
         if not found:
             return None
         val = "ones" if objective == "ones" else "max_load"
